@@ -1,0 +1,3 @@
+from desktune.cli import main
+
+raise SystemExit(main())

@@ -1,0 +1,36 @@
+"""The `desktune` command: a lazy dispatcher to one small module per verb."""
+
+import importlib
+import os
+import sys
+
+from desktune.errors import DesktuneError
+
+VERBS = {"train": "fine-tune a model (no CONFIG: the bundled persona example)",
+         "generate": "answer one prompt with a trained run"}
+
+USAGE = "usage: desktune VERB [args]  (desktune VERB --help)\n\n" + "\n".join(f"  {v:<10} {h}" for v, h in VERBS.items())
+
+
+def main(argv: list[str] | None = None) -> int:
+    argv = sys.argv[1:] if argv is None else argv
+    if not argv or argv[0] in ("-h", "--help"):
+        print(USAGE)
+        return 0 if argv else 2
+    verb, rest = argv[0], argv[1:]
+    if verb not in VERBS:
+        print(f"error: unknown command '{verb}'\nhint: {USAGE}", file=sys.stderr)
+        return 2
+    module = importlib.import_module(f"desktune.cli.{verb}")
+    try:
+        return module.run(rest) or 0
+    except DesktuneError as e:
+        if os.environ.get("DESKTUNE_DEBUG"):
+            raise
+        print(f"error: {e.message}", file=sys.stderr)
+        if e.hint:
+            print(f"hint: {e.hint}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print("interrupted", file=sys.stderr)
+        return 130

@@ -1,0 +1,36 @@
+"""desktune train [CONFIG] [key=value ...] [--overwrite]"""
+
+import argparse
+from pathlib import Path
+
+from desktune.config import load_config
+from desktune.runs import RunDir
+
+EXAMPLE = Path(__file__).resolve().parent.parent / "examples" / "persona.yaml"
+
+
+def run(argv: list[str]) -> int:
+    parser = argparse.ArgumentParser(prog="desktune train", description="Fine-tune a model with LoRA.")
+    parser.add_argument("items", nargs="*", metavar="[CONFIG] [key=value ...]")
+    parser.add_argument("--overwrite", action="store_true", help="replace an existing run folder")
+    parser.add_argument("--samples", type=int, default=3, help="held-out prompts to answer, base vs tuned, at the end")
+    args = parser.parse_args(argv)
+    config_path, overrides = split_config(args.items)
+    cfg = load_config(config_path or str(EXAMPLE), overrides)
+    if not cfg.output:
+        cfg.output = f"runs/{Path(config_path or EXAMPLE).stem}"
+    run_dir = RunDir(cfg.output)
+    run_dir.create(args.overwrite)
+
+    from desktune.train.loop import train  # torch and transformers load only when training starts
+
+    train(cfg, run_dir, samples=args.samples)
+    print(f"run folder: {run_dir.path}\ntry: desktune generate {run_dir.path} --prompt 'Hello!'")
+    return 0
+
+
+def split_config(items: list[str]) -> tuple[str | None, list[str]]:
+    """The first item is the config file unless it is a key=value override."""
+    if items and "=" not in items[0]:
+        return items[0], items[1:]
+    return None, items

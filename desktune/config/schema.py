@@ -1,0 +1,56 @@
+"""The one typed config. YAML keys, CLI overrides and help text all come from these dataclasses."""
+
+from dataclasses import dataclass, field
+
+
+def opt(default, help: str, choices: tuple | None = None):
+    return field(default=default, metadata={"help": help, "choices": choices})
+
+
+@dataclass
+class DataConfig:
+    train: str = opt("", "training data file (.jsonl with {'messages': [...]} rows)")
+    eval: str = opt("0.1", "held-out data: a file, or a fraction of the training rows")
+    format: str = opt("auto", "row format", ("auto", "messages"))
+    template: str = opt("auto", "chat template: the tokenizer's own, or a built-in one",
+                        ("auto", "gemma", "chatml", "llama3"))
+    train_on: str = opt("assistant", "which tokens train", ("assistant", "last", "all"))
+    max_length: int = opt(1024, "longest example in tokens")
+    too_long: str = opt("truncate", "what to do with longer examples", ("truncate", "drop"))
+    packing: bool = opt(True, "pack several examples per row (attention never crosses examples)")
+
+
+@dataclass
+class LoraConfig:
+    r: int = opt(16, "LoRA rank")
+    alpha: int = opt(32, "LoRA alpha (scale = alpha / r)")
+    dropout: float = opt(0.05, "LoRA dropout")
+    targets: str = opt("all-linear", "modules to adapt: all-linear or a comma-separated list")
+
+
+@dataclass
+class TrainConfig:
+    epochs: float = opt(3.0, "passes over the training data")
+    max_steps: int = opt(0, "stop after this many optimizer steps (0: use epochs)")
+    batch_size: int = opt(8, "examples per optimizer step")
+    micro_batch_tokens: int = opt(2048, "tokens per forward pass; steps accumulate gradients over these")
+    lr: float = opt(2e-4, "peak learning rate")
+    warmup: float = opt(0.05, "fraction of steps spent warming the learning rate up")
+    min_lr_ratio: float = opt(0.1, "final learning rate as a fraction of the peak (cosine decay)")
+    weight_decay: float = opt(0.0, "AdamW weight decay")
+    max_grad_norm: float = opt(1.0, "gradient clipping norm (0: off)")
+    seed: int = opt(42, "random seed for data order, split and initialisation")
+    precision: str = opt("auto", "compute dtype", ("auto", "fp32", "bf16"))
+    eval_every: int = opt(10, "steps between held-out evaluations (0: only at the end)")
+    save_every: int = opt(0, "steps between checkpoints (0: only the final adapter)")
+    log_every: int = opt(1, "steps between metric lines")
+
+
+@dataclass
+class Config:
+    model: str = opt("builtin:gemma-3-270m", "hub id, local folder, .gguf file or builtin:NAME")
+    method: str = opt("lora", "how to fine-tune", ("lora",))
+    output: str = opt("", "run folder (default: runs/<config name>)")
+    data: DataConfig = field(default_factory=DataConfig)
+    lora: LoraConfig = field(default_factory=LoraConfig)
+    train: TrainConfig = field(default_factory=TrainConfig)

@@ -1,0 +1,69 @@
+"""Normalise every supported row format to a list of {'role', 'content'} messages."""
+
+from desktune.errors import DataError
+
+ROLES = {"system", "user", "assistant"}
+SHAREGPT_ROLES = {"human": "user", "user": "user", "gpt": "assistant", "assistant": "assistant", "system": "system"}
+
+
+def detect(row: object) -> str:
+    if isinstance(row, dict):
+        if "messages" in row:
+            return "messages"
+        if "conversations" in row:
+            return "sharegpt"
+        if "instruction" in row and "output" in row:
+            return "alpaca"
+        if "prompt" in row and "completion" in row:
+            return "prompt_completion"
+    return "unknown"
+
+
+def to_messages(row: object, where: str, fmt: str = "auto") -> list[dict]:
+    """The row as validated messages; raises DataError naming the row and the problem."""
+    if not isinstance(row, dict):
+        raise DataError(f"{where}: expected a JSON object, got {type(row).__name__}",
+                        'write each example as {"messages": [{"role": "user", "content": "..."}, ...]}')
+    kind = detect(row) if fmt == "auto" else fmt
+    if kind == "messages":
+        messages = row["messages"]
+    elif kind == "sharegpt":
+        messages = _sharegpt(row, where)
+    elif kind == "alpaca":
+        prompt = "\n\n".join(s for s in (row.get("instruction"), row.get("input")) if s)
+        messages = [{"role": "user", "content": prompt}, {"role": "assistant", "content": row["output"]}]
+    elif kind == "prompt_completion":
+        messages = [{"role": "user", "content": row["prompt"]}, {"role": "assistant", "content": row["completion"]}]
+    else:
+        raise DataError(f"{where}: unknown row format with keys {sorted(row)}",
+                        "use 'messages', 'conversations', instruction/output or prompt/completion")
+    return validate_messages(messages, where)
+
+
+def _sharegpt(row: dict, where: str) -> list[dict]:
+    turns = row["conversations"]
+    if not isinstance(turns, list):
+        raise DataError(f"{where}: 'conversations' must be a list", 'use [{"from": "human", "value": "..."}, ...]')
+    out = []
+    for i, turn in enumerate(turns):
+        if not isinstance(turn, dict) or turn.get("from") not in SHAREGPT_ROLES:
+            raise DataError(f"{where}: conversations[{i}] has no known 'from'", f"use one of {sorted(SHAREGPT_ROLES)}")
+        out.append({"role": SHAREGPT_ROLES[turn["from"]], "content": turn.get("value")})
+    return out
+
+
+def validate_messages(messages: object, where: str) -> list[dict]:
+    if not isinstance(messages, list) or not messages:
+        raise DataError(f"{where}: 'messages' must be a non-empty list", 'use [{"role": "user", "content": "..."}, ...]')
+    clean = []
+    for i, m in enumerate(messages):
+        if not isinstance(m, dict) or "role" not in m or "content" not in m:
+            raise DataError(f"{where}: messages[{i}] needs 'role' and 'content'", '{"role": "user", "content": "..."}')
+        if m["role"] not in ROLES:
+            raise DataError(f"{where}: messages[{i}] has unknown role '{m['role']}'", f"roles: {', '.join(sorted(ROLES))}")
+        if not isinstance(m["content"], str) or not m["content"].strip():
+            raise DataError(f"{where}: messages[{i}] ({m['role']}) has empty or non-text content", "content must be a non-empty string")
+        clean.append({"role": m["role"], "content": m["content"]})
+    if not any(m["role"] == "assistant" for m in clean):
+        raise DataError(f"{where}: no assistant turn to learn from", "each example needs at least one assistant message")
+    return clean

@@ -1,0 +1,65 @@
+"""Group examples into optimizer steps and pack each step into rows of at most N tokens.
+
+A packed row keeps, per token, which example it came from (doc id) and its position within that
+example, so attention can be kept inside examples. targets[t] is the token the model must predict
+at position t, or -100 where nothing trains (prompt tokens and example boundaries).
+"""
+
+import random
+from dataclasses import dataclass
+
+import torch
+
+IGNORE = -100
+
+
+@dataclass
+class Row:
+    input_ids: torch.Tensor  # [1, T]
+    targets: torch.Tensor  # [1, T]
+    position_ids: torch.Tensor  # [1, T]
+    doc_ids: torch.Tensor  # [T]
+
+    @property
+    def n_trained(self) -> int:
+        return int((self.targets != IGNORE).sum())
+
+
+def shift_targets(ids: list[int], trained: list[bool]) -> list[int]:
+    return [ids[t + 1] if trained[t + 1] else IGNORE for t in range(len(ids) - 1)] + [IGNORE]
+
+
+def pack(examples: list, max_tokens: int, packing: bool = True) -> list[Row]:
+    """Greedily pack examples (in order) into rows of at most max_tokens; one per row without packing."""
+    rows, current, size = [], [], 0
+    for enc in examples:
+        if current and (not packing or size + len(enc.ids) > max_tokens):
+            rows.append(_row(current))
+            current, size = [], 0
+        current.append(enc)
+        size += len(enc.ids)
+    if current:
+        rows.append(_row(current))
+    return rows
+
+
+def _row(encs: list) -> Row:
+    ids, targets, positions, docs = [], [], [], []
+    for doc, enc in enumerate(encs):
+        ids += enc.ids
+        targets += shift_targets(enc.ids, enc.trained)
+        positions += range(len(enc.ids))
+        docs += [doc] * len(enc.ids)
+    as_row = lambda xs: torch.tensor([xs], dtype=torch.long)  # noqa: E731
+    return Row(as_row(ids), as_row(targets), as_row(positions), torch.tensor(docs, dtype=torch.long))
+
+
+def epoch_order(n: int, seed: int, epoch: int) -> list[int]:
+    """The example order of one epoch: a pure function of seed and epoch, so a resume can recompute it."""
+    order = list(range(n))
+    random.Random(seed * 1_000_003 + epoch).shuffle(order)
+    return order
+
+
+def steps_per_epoch(n_examples: int, batch_size: int) -> int:
+    return max(1, -(-n_examples // batch_size))

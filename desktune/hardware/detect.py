@@ -1,0 +1,55 @@
+"""Facts about this machine's compute device. No decisions here: see precision.py."""
+
+import platform
+from dataclasses import dataclass
+from pathlib import Path
+
+
+@dataclass
+class DeviceFacts:
+    kind: str  # cuda | mps | cpu
+    name: str
+    bf16_matmul: bool  # the hardware runs bf16 matmuls natively (not emulated)
+
+
+def detect() -> DeviceFacts:
+    import torch
+
+    if torch.cuda.is_available():
+        return DeviceFacts("cuda", torch.cuda.get_device_name(0), torch.cuda.is_bf16_supported())
+    if torch.backends.mps.is_available():
+        return DeviceFacts("mps", "Apple " + platform.machine(), False)
+    return DeviceFacts("cpu", _cpu_name(), _cpu_has_bf16())
+
+
+def _cpu_name() -> str:
+    for line in _cpuinfo().splitlines():
+        if line.startswith("model name"):
+            return line.split(":", 1)[1].strip()
+    return platform.processor() or platform.machine()
+
+
+def _cpu_has_bf16() -> bool:
+    flags = _cpuinfo()
+    return " avx512_bf16" in flags or " amx_bf16" in flags
+
+
+def _cpuinfo() -> str:
+    try:
+        return Path("/proc/cpuinfo").read_text()
+    except OSError:
+        return ""
+
+
+def peak_memory_gb(kind: str) -> float:
+    """Peak memory of this process on the device (GPU allocator peak, else peak RSS)."""
+    import torch
+
+    if kind == "cuda":
+        return torch.cuda.max_memory_allocated() / 1e9
+    if kind == "mps":
+        return torch.mps.driver_allocated_memory() / 1e9
+    import resource
+
+    rss = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    return rss / 1e9 if platform.system() == "Darwin" else rss / 1e6

@@ -1,0 +1,53 @@
+"""Load a trained run for inference and generate with the chat template used in training."""
+
+from dataclasses import dataclass
+
+import torch
+
+from desktune.data.template import ChatFormat
+from desktune.errors import DesktuneError
+from desktune.models.adapters import load_adapter
+from desktune.models.load import load_model, resolve
+
+
+@dataclass
+class Sampling:
+    max_new_tokens: int = 200
+    temperature: float = 0.0  # 0: greedy
+    top_p: float = 1.0
+    repetition_penalty: float = 1.0
+
+
+def load_run(run):
+    """(model with adapter, ChatFormat) exactly as training left them."""
+    from transformers import AutoTokenizer
+
+    run.require_adapter()
+    cfg = run.read_config()
+    tokenizer = AutoTokenizer.from_pretrained(run.adapter)
+    model = load_model(resolve(cfg["model"]))
+    chat = ChatFormat(tokenizer, cfg["data"]["template"], model.config.model_type)
+    model = load_adapter(model, str(run.adapter))
+    model.eval()
+    return model, chat
+
+
+def generate(model, chat: ChatFormat, messages: list[dict], sampling: Sampling = Sampling(), streamer=None) -> str:
+    """The assistant's reply to messages; stops at the template's end-of-turn token."""
+    if not messages or not messages[-1]["content"].strip():
+        raise DesktuneError("the prompt is empty", "pass some text, e.g. --prompt 'Hello'")
+    ids = torch.tensor([chat.prompt_ids(messages)], device=model.device)
+    greedy = sampling.temperature <= 0
+    options = dict(do_sample=False) if greedy else dict(do_sample=True, temperature=sampling.temperature, top_p=sampling.top_p)
+    stop = [chat.end_of_turn] + ([chat.tokenizer.eos_token_id] if chat.tokenizer.eos_token_id is not None else [])
+    with torch.no_grad():
+        out = model.generate(input_ids=ids, attention_mask=torch.ones_like(ids), max_new_tokens=sampling.max_new_tokens,
+                             eos_token_id=stop, pad_token_id=chat.tokenizer.pad_token_id or stop[0],
+                             repetition_penalty=sampling.repetition_penalty, streamer=streamer, **options)
+    return chat.tokenizer.decode(out[0, ids.shape[1]:], skip_special_tokens=True).strip()
+
+
+def text_streamer(chat: ChatFormat):
+    from transformers import TextStreamer
+
+    return TextStreamer(chat.tokenizer, skip_prompt=True, skip_special_tokens=True)

@@ -1,0 +1,61 @@
+"""RunDir: the one place that knows the run-folder layout."""
+
+import json
+import os
+import shutil
+import tempfile
+from pathlib import Path
+
+import yaml
+
+from desktune.errors import RunError
+
+
+class RunDir:
+    def __init__(self, path: str | Path):
+        self.path = Path(path)
+
+    config = property(lambda self: self.path / "config.yaml")
+    data_json = property(lambda self: self.path / "data.json")
+    metrics = property(lambda self: self.path / "metrics.jsonl")
+    log = property(lambda self: self.path / "train.log")
+    adapter = property(lambda self: self.path / "adapter")
+    summary = property(lambda self: self.path / "summary.json")
+    samples = property(lambda self: self.path / "samples.md")
+
+    def create(self, overwrite: bool) -> None:
+        """Make a fresh run folder; an existing non-empty one is kept unless overwrite is asked for."""
+        if self.path.exists() and any(self.path.iterdir()):
+            if not overwrite:
+                raise RunError(f"run folder {self.path} already exists",
+                               "pass --overwrite to replace it, or set output=runs/NEW_NAME")
+            shutil.rmtree(self.path)
+        self.path.mkdir(parents=True, exist_ok=True)
+
+    def require_adapter(self) -> None:
+        if not self.path.is_dir():
+            raise RunError(f"run folder not found: {self.path}", "give a folder made by 'desktune train' (see 'ls runs')")
+        if not (self.adapter / "adapter_config.json").exists():
+            raise RunError(f"{self.path} has no trained adapter (adapter/adapter_config.json)",
+                           "the run did not finish; train it again or pick another run")
+
+    def read_config(self) -> dict:
+        return yaml.safe_load(self.config.read_text())
+
+    def write_json(self, path: Path, obj) -> None:
+        write_atomic(path, json.dumps(obj, indent=2, default=str) + "\n")
+
+    def write_yaml(self, path: Path, obj) -> None:
+        write_atomic(path, yaml.safe_dump(obj, sort_keys=False))
+
+
+def write_atomic(path: Path, text: str) -> None:
+    """Write to a temp file in the same folder, then rename, so a reader never sees half a file."""
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.")
+    try:
+        with os.fdopen(fd, "w", encoding="utf-8") as f:
+            f.write(text)
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise

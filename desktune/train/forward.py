@@ -1,0 +1,79 @@
+"""One packed row through the model: attention kept inside examples, loss only at trained positions.
+
+The vocabulary projection is applied only to positions that train, in chunks, each chunk recomputed in
+backward instead of kept: Gemma's 262k vocabulary would otherwise hold gigabytes of fp32 logits.
+"""
+
+import torch
+import torch.nn.functional as F
+from torch.utils.checkpoint import checkpoint
+
+from desktune.data.pack import IGNORE, Row
+
+LOSS_CHUNK = 512
+
+
+def causal_lm(model):
+    """The transformers *ForCausalLM under a PEFT wrapper (or the model itself)."""
+    return model.get_base_model() if hasattr(model, "get_base_model") else model
+
+
+def attention_masks(config, doc_ids: torch.Tensor, device):
+    """Boolean [1,1,T,T] masks (True = may attend): causal, within one example, and within the
+    sliding window for sliding layers. Models with layer types take a dict keyed by type."""
+    doc = doc_ids.to(device)
+    t = torch.arange(doc.numel(), device=device)
+    full = (doc[:, None] == doc[None, :]) & (t[None, :] <= t[:, None])
+    types = getattr(config, "layer_types", None)
+    if not types:
+        return full[None, None]
+    window = getattr(config, "sliding_window", None)
+    masks = {}
+    for kind in set(types):
+        mask = full
+        if kind == "sliding_attention" and window:
+            mask = full & (t[:, None] - t[None, :] < window)
+        masks[kind] = mask[None, None]
+    return masks
+
+
+def row_loss_sum(model, row: Row, device, autocast_dtype=None) -> tuple[torch.Tensor, int]:
+    """Summed cross-entropy over the row's trained positions, and how many there are."""
+    lm = causal_lm(model)
+    keep = (row.targets[0] != IGNORE).nonzero().squeeze(1).to(device)
+    with torch.autocast(device_type=device.type, dtype=autocast_dtype, enabled=autocast_dtype is not None):
+        hidden = lm.get_decoder()(
+            input_ids=row.input_ids.to(device),
+            position_ids=row.position_ids.to(device),
+            attention_mask=attention_masks(lm.config, row.doc_ids, device),
+            use_cache=False,
+        ).last_hidden_state[0]
+        hidden = hidden.index_select(0, keep)
+        targets = row.targets[0].to(device).index_select(0, keep)
+        head = lm.get_output_embeddings()
+        softcap = getattr(lm.config, "final_logit_softcapping", None)
+        total = hidden.new_zeros((), dtype=torch.float32)
+        for start in range(0, keep.numel(), LOSS_CHUNK):
+            h, y = hidden[start:start + LOSS_CHUNK], targets[start:start + LOSS_CHUNK]
+            total = total + checkpoint(_chunk_loss, h, y, head.weight, softcap, use_reentrant=False)
+    return total, keep.numel()
+
+
+def _chunk_loss(hidden, targets, weight, softcap):
+    logits = F.linear(hidden, weight).float()
+    if softcap:
+        logits = torch.tanh(logits / softcap) * softcap
+    return F.cross_entropy(logits, targets, reduction="sum")
+
+
+@torch.no_grad()
+def mean_loss(model, rows: list[Row], device, autocast_dtype=None) -> float:
+    """Mean token loss over rows (the held-out loss)."""
+    was_training = model.training
+    model.eval()
+    total, count = 0.0, 0
+    for row in rows:
+        loss, n = row_loss_sum(model, row, device, autocast_dtype)
+        total, count = total + loss.item(), count + n
+    model.train(was_training)
+    return total / max(count, 1)
