@@ -35,6 +35,17 @@ def resolve(ref: str) -> ModelSource:
     return ModelSource(ref)
 
 
+def quiet_transformers() -> None:
+    """desktune prints its own progress; the libraries' bars and deprecation chatter only hide it."""
+    import warnings
+
+    from transformers.utils import logging
+
+    logging.set_verbosity_error()
+    logging.disable_progress_bar()
+    warnings.filterwarnings("ignore", message=".*is_gradient_checkpointing.*", category=FutureWarning)
+
+
 def load_tokenizer(source: ModelSource):
     from transformers import AutoTokenizer
 
@@ -47,6 +58,7 @@ def load_model(source: ModelSource, dtype=None):
     import torch
     from transformers import AutoModelForCausalLM
 
+    quiet_transformers()
     with _clear_errors(source):
         # use_safetensors keeps pickle checkpoints from being loaded silently.
         return AutoModelForCausalLM.from_pretrained(

@@ -1,29 +1,55 @@
-"""Reporting only: metric lines to metrics.jsonl and train.log, and progress on the terminal."""
+"""Reporting only: metric lines to metrics.jsonl and train.log, and progress on the terminal.
+
+On a terminal a live bar shows the latest step; evaluations stay on screen as lines. Elsewhere (CI, a
+pipe, a log file) every step is one plain line.
+"""
 
 import json
 import sys
 import time
 
 from rich.console import Console
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn
 
 
 class Reporter:
     def __init__(self, run, total_steps: int):
         self.run, self.total = run, total_steps
-        self.console = Console(stderr=False, highlight=False)
-        self.tty = sys.stdout.isatty()
+        self.console = Console(highlight=False)
         self.started = time.perf_counter()
         self.metrics = open(run.metrics, "a", encoding="utf-8")
         self.log_file = open(run.log, "a", encoding="utf-8")
+        self.live = None
+        if sys.stdout.isatty():
+            self.live = Progress(TextColumn("train"), BarColumn(), MofNCompleteColumn(),
+                                 TextColumn("{task.description}"), console=self.console, transient=True)
+            self.task = self.live.add_task("starting", total=total_steps)
 
     def say(self, text: str) -> None:
-        self.console.print(text)
-        self.log_file.write(text + "\n")
-        self.log_file.flush()
+        self.console.print(text, soft_wrap=True)
+        self._log(text)
 
     def step(self, record: dict) -> None:
         self.metrics.write(json.dumps(record) + "\n")
         self.metrics.flush()
+        line = self._format(record)
+        self._log(line)
+        if self.live is None:
+            self.console.print(line, soft_wrap=True)
+            return
+        if not self.live.live.is_started:
+            self.live.start()
+        self.live.update(self.task, completed=record["step"], description=line.split("  ", 1)[1])
+        if "eval_loss" in record:
+            self.live.console.print(line, soft_wrap=True)
+
+    def close(self) -> None:
+        if self.live is not None:
+            self.live.stop()
+        self.metrics.close()
+        self.log_file.close()
+
+    def _format(self, record: dict) -> str:
         elapsed = time.perf_counter() - self.started
         eta = elapsed / record["step"] * (self.total - record["step"])
         parts = [f"step {record['step']:>4}/{self.total}", f"loss {record['loss']:.4f}"]
@@ -31,14 +57,11 @@ class Reporter:
             parts.append(f"eval {record['eval_loss']:.4f}")
         parts += [f"lr {record['lr']:.2e}", f"{record['tokens_per_s']:.0f} tok/s",
                   f"{record['memory_gb']:.2f} GB", f"ETA {_clock(eta)}"]
-        line = "  ".join(parts)
-        self.log_file.write(line + "\n")
-        self.log_file.flush()
-        self.console.print(f"[bold]{line}[/]" if self.tty and "eval_loss" in record else line)
+        return "  ".join(parts)
 
-    def close(self) -> None:
-        self.metrics.close()
-        self.log_file.close()
+    def _log(self, text: str) -> None:
+        self.log_file.write(text + "\n")
+        self.log_file.flush()
 
 
 def _clock(seconds: float) -> str:

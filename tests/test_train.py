@@ -1,0 +1,90 @@
+"""One real optimisation run on a tiny model, through the CLI, and what it leaves in the run folder."""
+
+import json
+
+import pytest
+import torch
+
+from conftest import example_rows
+from desktune.cli import main
+from desktune.runs import RunDir
+
+
+@pytest.fixture(scope="module")
+def tiny_run(tiny_models, tmp_path_factory):
+    folder = tmp_path_factory.mktemp("run-data")
+    data = folder / "persona.jsonl"
+    data.write_text("".join(json.dumps(r) + "\n" for r in example_rows(60)))
+    run = folder / "run"
+    args = ["train", f"model={tiny_models['llama']}", f"data.train={data}", f"output={run}", "data.eval=0.2",
+            "train.max_steps=24", "train.lr=1e-2", "train.batch_size=8", "train.eval_every=8", "lora.r=8",
+            "train.micro_batch_tokens=256", "--samples=1"]
+    assert main(args) == 0
+    return run, args
+
+
+def test_loss_falls_and_metrics_are_logged(tiny_run):
+    run = RunDir(tiny_run[0])
+    records = [json.loads(line) for line in run.metrics.read_text().splitlines()]
+    assert [r["step"] for r in records] == list(range(1, 25))
+    evals = [r["eval_loss"] for r in records if "eval_loss" in r]
+    assert len(evals) == 3
+    summary = json.loads(run.summary.read_text())
+    assert summary["eval_loss_end"] < summary["eval_loss_start"] - 0.1  # a random tiny model learns slowly
+    assert records[-1]["loss"] < records[0]["loss"]
+    assert all(r["tokens_per_s"] > 0 and r["memory_gb"] > 0 for r in records)
+
+
+def test_run_folder_holds_resolved_config_data_report_and_adapter(tiny_run):
+    run = RunDir(tiny_run[0])
+    config = run.read_config()
+    assert config["data"]["template"] == "llama3" and config["train"]["precision"] in ("bf16", "fp32")
+    assert "# precision:" in run.config.read_text()
+    data = json.loads(run.data_json.read_text())
+    assert data["train_examples"] == 48 and data["eval_examples"] == 12 and data["end_of_turn_trained"]
+    assert "[[" in data["example"]
+    for name in ("adapter_config.json", "adapter_model.safetensors", "tokenizer.json", "chat_template.jinja"):
+        assert (run.adapter / name).exists(), name
+    assert "**tuned:**" in run.samples.read_text()
+    assert "train loss" in run.log.read_text()
+
+
+def test_existing_run_folder_is_not_overwritten(tiny_run, capsys):
+    run, args = tiny_run
+    before = (run / "adapter" / "adapter_model.safetensors").read_bytes()
+    assert main(args) == 2
+    err = capsys.readouterr().err
+    assert "already exists" in err and "--overwrite" in err
+    assert (run / "adapter" / "adapter_model.safetensors").read_bytes() == before
+
+
+def test_generate_answers_with_the_adapter(tiny_run, capsys):
+    assert main(["generate", str(tiny_run[0]), "--prompt", "Why is the sky blue?", "--max-new-tokens", "8"]) == 0
+    assert capsys.readouterr().out.strip()
+
+
+@pytest.mark.parametrize("argv, message", [
+    (["generate", "no/such/run", "--prompt", "hi"], "run folder not found"),
+    (["generate", "RUN", "--prompt", "  "], "the prompt is empty"),
+])
+def test_generate_bad_input(tiny_run, capsys, argv, message):
+    argv = [str(tiny_run[0]) if a == "RUN" else a for a in argv]
+    assert main(argv) == 2
+    assert message in capsys.readouterr().err
+
+
+def test_adapter_loads_with_plain_peft_and_matches_desktune(tiny_run, tiny_models):
+    from peft import PeftModel
+    from transformers import AutoModelForCausalLM
+
+    from desktune.infer.generate import load_run
+
+    adapter = tiny_run[0] / "adapter"
+    plain = PeftModel.from_pretrained(AutoModelForCausalLM.from_pretrained(tiny_models["llama"]), adapter).eval()
+    ours, chat = load_run(RunDir(tiny_run[0]))
+    ids = torch.tensor([chat.prompt_ids([{"role": "user", "content": "Why is the sky blue?"}])])
+    with torch.no_grad():
+        a, b = plain(ids).logits, ours(ids).logits
+    assert torch.allclose(a, b, atol=1e-5)
+    with torch.no_grad(), plain.disable_adapter():
+        assert not torch.allclose(plain(ids).logits, a, atol=1e-3), "the adapter must change the model"
