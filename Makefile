@@ -5,7 +5,7 @@ BIN    := $(VENV)/bin
 # Linux: the CPU build of torch (an unpinned torch pulls a multi-GB CUDA build); macOS: the normal wheel (MPS).
 # With an NVIDIA GPU, pass your own: make demo TORCH='torch==2.13.0' (pip then picks the CUDA build).
 ifeq ($(shell uname -s),Darwin)
-TORCH  ?= torch>=2.4
+TORCH  ?= torch>=2.13
 else
 TORCH  ?= torch==2.13.0
 endif

@@ -1,9 +1,12 @@
 """Tiny random Llama / Qwen2 / Gemma3 models and a small BPE tokenizer, built locally in seconds."""
 
 import json
+import os
 from pathlib import Path
 
 import pytest
+
+os.environ["HF_HUB_OFFLINE"] = "1"  # tests never touch the network; read when huggingface_hub is imported
 
 EXAMPLE_DATA = Path(__file__).resolve().parent.parent / "desktune" / "examples" / "persona" / "train.jsonl"
 SPECIALS = ["<pad>", "<eos>", "<bos>", "<unk>", "<|im_start|>", "<|im_end|>", "<start_of_turn>", "<end_of_turn>",

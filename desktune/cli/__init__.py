@@ -7,7 +7,8 @@ import sys
 from desktune.errors import DesktuneError
 
 VERBS = {"train": "fine-tune a model (no CONFIG: the bundled persona example)",
-         "generate": "answer one prompt with a trained run"}
+         "generate": "answer one prompt with a trained run",
+         "data": "data check FILE: format, counts, lengths and trained tokens, before training"}
 
 USAGE = "usage: desktune VERB [args]  (desktune VERB --help)\n\n" + "\n".join(f"  {v:<10} {h}" for v, h in VERBS.items())
 

@@ -9,9 +9,12 @@ def opt(default, help: str, choices: tuple | None = None):
 
 @dataclass
 class DataConfig:
-    train: str = opt("", "training data file (.jsonl with {'messages': [...]} rows)")
+    train: str = opt("", "training data: .jsonl/.json/.csv/.parquet/.txt file, folder, glob, or hf:org/name[:split]")
     eval: str = opt("0.1", "held-out data: a file, or a fraction of the training rows")
-    format: str = opt("auto", "row format", ("auto", "messages"))
+    format: str = opt("auto", "row format (auto-detected)",
+                      ("auto", "messages", "sharegpt", "alpaca", "prompt_completion", "text"))
+    text_split: str = opt("paragraph", ".txt files: a document per blank-line block, or per file", ("paragraph", "file"))
+    skip_invalid: bool = opt(False, "skip bad rows (counted, first reasons shown) instead of stopping")
     template: str = opt("auto", "chat template: the tokenizer's own, or a built-in one",
                         ("auto", "gemma", "chatml", "llama3"))
     train_on: str = opt("assistant", "which tokens train", ("assistant", "last", "all"))

@@ -4,7 +4,7 @@ import random
 from collections import Counter
 from dataclasses import dataclass, field
 
-from desktune.data.formats import detect, to_messages
+from desktune.data.formats import detect, normalise
 from desktune.data.sources import read_rows
 from desktune.data.template import ChatFormat, Encoded
 from desktune.errors import DataError
@@ -13,7 +13,7 @@ from desktune.errors import DataError
 @dataclass
 class Example:
     where: str
-    messages: list[dict]
+    messages: list[dict] | None  # None for plain text
     encoded: Encoded
 
 
@@ -24,34 +24,68 @@ class Dataset:
     stats: dict = field(default_factory=dict)
 
 
-def load_examples(path: str, chat: ChatFormat, data_cfg) -> tuple[list[Example], dict]:
-    rows = read_rows(path)
+def load_examples(spec: str, chat: ChatFormat, data_cfg) -> tuple[list[Example], dict]:
+    """Encoded examples of a data source and what happened to its rows (formats, truncation, problems)."""
+    rows = read_rows(spec, data_cfg.text_split)
     formats = Counter(detect(row) for _, row in rows)
-    examples, truncated, dropped = [], 0, 0
+    if data_cfg.format == "auto":
+        _refuse_mixed_formats(rows)
+    examples, problems, truncated, dropped = [], [], 0, 0
     for where, row in rows:
-        messages = to_messages(row, where, data_cfg.format)
-        enc = chat.encode(messages, where, data_cfg.train_on)
-        if len(enc.ids) > data_cfg.max_length:
+        try:
+            example = _encode_row(where, row, chat, data_cfg)
+        except DataError as e:
+            problems.append(e)
+            continue
+        if len(example.encoded.ids) > data_cfg.max_length:
             if data_cfg.too_long == "drop":
                 dropped += 1
                 continue
-            enc = Encoded(enc.ids[: data_cfg.max_length], enc.trained[: data_cfg.max_length])
             truncated += 1
-        if sum(enc.trained) == 0:
-            raise DataError(f"{where}: no trained tokens left after truncation to {data_cfg.max_length}",
-                            "raise data.max_length or shorten the prompt")
-        examples.append(Example(where, messages, enc))
+            example.encoded = Encoded(example.encoded.ids[: data_cfg.max_length], example.encoded.trained[: data_cfg.max_length])
+            if not any(example.encoded.trained):
+                problems.append(DataError(f"{where}: no trained tokens left after truncation to {data_cfg.max_length}",
+                                          "raise data.max_length or shorten the prompt"))
+                continue
+        examples.append(example)
+    if problems and not data_cfg.skip_invalid:
+        first = problems[0]
+        more = f" (and {len(problems) - 1} more rows with problems)" if len(problems) > 1 else ""
+        raise DataError(first.message + more, first.hint + "; or set data.skip_invalid=true to skip bad rows")
     if not examples:
-        raise DataError(f"{path}: every example was longer than data.max_length={data_cfg.max_length}",
-                        "raise data.max_length or use data.too_long=truncate")
-    stats = {"file": path, "rows": len(rows), "formats": dict(formats), "examples": len(examples),
-             "truncated": truncated, "dropped": dropped}
+        raise DataError(f"{spec}: no usable examples ({len(rows)} rows, {dropped} longer than data.max_length, "
+                        f"{len(problems)} invalid)", "check the rows, or raise data.max_length")
+    stats = {"file": spec, "rows": len(rows), "formats": dict(formats), "examples": len(examples),
+             "truncated": truncated, "dropped": dropped, "skipped_invalid": len(problems),
+             "problems": [f"{p.message}" for p in problems[:5]]}
     return examples, stats
+
+
+def _encode_row(where: str, row, chat: ChatFormat, data_cfg) -> Example:
+    sample = normalise(row, where, data_cfg.format)
+    if isinstance(sample, str):
+        return Example(where, None, chat.encode_text(sample))
+    return Example(where, sample, chat.encode(sample, where, data_cfg.train_on))
+
+
+def _refuse_mixed_formats(rows: list) -> None:
+    first_kind = None
+    for where, row in rows:
+        kind = detect(row)
+        if kind == "unknown":
+            continue  # reported row by row, with its keys
+        if first_kind is None:
+            first_kind, first_where = kind, where
+        elif kind != first_kind:
+            raise DataError(f"{where}: mixed formats: this row is {kind}, but {first_where} is {first_kind}",
+                            "use one format per file, or set data.format to the one you mean")
 
 
 def build_dataset(data_cfg, chat: ChatFormat, seed: int) -> Dataset:
     if not data_cfg.train:
         raise DataError("no training data: data.train is empty", "set data.train=path/to/train.jsonl")
+    if not 0 < data_cfg.max_length:
+        raise DataError(f"data.max_length={data_cfg.max_length} must be positive", "use e.g. data.max_length=1024")
     train, train_stats = load_examples(data_cfg.train, chat, data_cfg)
     fraction = _fraction(data_cfg.eval)
     if fraction is None:

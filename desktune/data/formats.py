@@ -1,4 +1,4 @@
-"""Normalise every supported row format to a list of {'role', 'content'} messages."""
+"""Normalise every supported row format to messages (a list of {'role', 'content'}) or plain text."""
 
 from desktune.errors import DataError
 
@@ -16,27 +16,37 @@ def detect(row: object) -> str:
             return "alpaca"
         if "prompt" in row and "completion" in row:
             return "prompt_completion"
+        if "text" in row:
+            return "text"
     return "unknown"
 
 
-def to_messages(row: object, where: str, fmt: str = "auto") -> list[dict]:
-    """The row as validated messages; raises DataError naming the row and the problem."""
+def normalise(row: object, where: str, fmt: str = "auto") -> list[dict] | str:
+    """The row as validated messages, or as text for the text format; DataError names the row and problem."""
     if not isinstance(row, dict):
         raise DataError(f"{where}: expected a JSON object, got {type(row).__name__}",
                         'write each example as {"messages": [{"role": "user", "content": "..."}, ...]}')
-    kind = detect(row) if fmt == "auto" else fmt
+    kind = detect(row)
+    if fmt != "auto" and kind != fmt:
+        raise DataError(f"{where}: the row is not in data.format={fmt} (it has keys {sorted(row)})",
+                        "fix the row, or set data.format=auto")
     if kind == "messages":
         messages = row["messages"]
     elif kind == "sharegpt":
         messages = _sharegpt(row, where)
     elif kind == "alpaca":
-        prompt = "\n\n".join(s for s in (row.get("instruction"), row.get("input")) if s)
+        prompt = "\n\n".join(s for s in (row.get("instruction"), row.get("input")) if isinstance(s, str) and s)
         messages = [{"role": "user", "content": prompt}, {"role": "assistant", "content": row["output"]}]
     elif kind == "prompt_completion":
         messages = [{"role": "user", "content": row["prompt"]}, {"role": "assistant", "content": row["completion"]}]
+    elif kind == "text":
+        text = row.get("text")
+        if not isinstance(text, str) or not text.strip():
+            raise DataError(f"{where}: 'text' is empty or not a string", "each text row needs some text")
+        return text
     else:
         raise DataError(f"{where}: unknown row format with keys {sorted(row)}",
-                        "use 'messages', 'conversations', instruction/output or prompt/completion")
+                        "use messages, conversations (ShareGPT), instruction/output (Alpaca), prompt/completion or text")
     return validate_messages(messages, where)
 
 

@@ -25,11 +25,11 @@ class ChatFormat:
             tokenizer.chat_template = TEMPLATES[self.name]
         self.end_of_turn = _end_of_turn_id(tokenizer, self.name)
 
-    def render(self, messages: list[dict], generation_prompt: bool = False) -> str:
+    def render(self, messages: list[dict], generation_prompt: bool = False, where: str = "") -> str:
         try:
             return self.tokenizer.apply_chat_template(messages, tokenize=False, add_generation_prompt=generation_prompt)
         except Exception as e:  # jinja's raise_exception: the template forbids this conversation's shape
-            raise DataError(f"the chat template rejects this conversation: {e}",
+            raise DataError(f"{where or 'conversation'}: the {self.name} chat template rejects it: {e}",
                             "alternate user/assistant turns, starting with user (after an optional system)") from None
 
     def tokens(self, text: str) -> list[int]:
@@ -39,8 +39,14 @@ class ChatFormat:
     def prompt_ids(self, messages: list[dict]) -> list[int]:
         return self.tokens(self.render(messages, generation_prompt=True))
 
+    def encode_text(self, text: str) -> Encoded:
+        """Plain text trains on every token, ending with EOS so the model learns where documents stop."""
+        bos = [self.tokenizer.bos_token_id] if self.tokenizer.bos_token_id is not None else []
+        ids = bos + self.tokens(text) + [self.tokenizer.eos_token_id]
+        return Encoded(ids, [False] * len(bos) + [True] * (len(ids) - len(bos)))
+
     def encode(self, messages: list[dict], where: str = "", train_on: str = "assistant") -> Encoded:
-        ids = self.tokens(self.render(messages))
+        ids = self.tokens(self.render(messages, where=where))
         trained = [train_on == "all"] * len(ids)
         if train_on == "all":
             return Encoded(ids, trained)
@@ -54,7 +60,7 @@ class ChatFormat:
         return Encoded(ids, trained)
 
     def _checked_prefix(self, messages, full_ids, where, generation_prompt) -> int:
-        prefix = self.tokens(self.render(messages, generation_prompt)) if messages else []
+        prefix = self.tokens(self.render(messages, generation_prompt, where)) if messages else []
         if full_ids[: len(prefix)] != prefix:
             raise DataError(f"{where}: the chat template renders this conversation differently turn by turn",
                             "set data.template to a built-in one (gemma, chatml, llama3)")
@@ -65,7 +71,8 @@ def choose_template(tokenizer, template: str, model_type: str) -> str:
     if template != "auto":
         return template
     if tokenizer.chat_template:
-        return "own"
+        same = [name for name, text in TEMPLATES.items() if text == tokenizer.chat_template]
+        return same[0] if same else "own"
     if model_type.startswith("gemma"):
         return "gemma"
     if model_type.startswith("llama"):

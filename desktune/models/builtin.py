@@ -44,6 +44,9 @@ def _convert(gguf_path: Path, folder: Path) -> None:
     import torch
     from transformers import AutoModelForCausalLM, AutoTokenizer
 
+    from desktune.models.load import quiet_transformers
+
+    quiet_transformers()
     print(f"converting the built-in model once (about a minute) into {folder} ...", flush=True)
     kw = dict(gguf_file=gguf_path.name)
     tokenizer = AutoTokenizer.from_pretrained(str(gguf_path.parent), **kw)

@@ -81,3 +81,11 @@ class _clear_errors:
             raise ModelError(f"could not load model '{self.source.path}': {first}",
                              "check the hub id and your network, or use a local folder / builtin:gemma-3-270m") from None
         return False
+
+
+def load_model_config(source: ModelSource):
+    """The model's config alone (no weights): enough to choose a template or plan memory."""
+    from transformers import AutoConfig
+
+    with _clear_errors(source):
+        return AutoConfig.from_pretrained(source.path, **source.kwargs())

@@ -37,25 +37,25 @@ def attention_masks(config, doc_ids: torch.Tensor, device):
     return masks
 
 
-def row_loss_sum(model, row: Row, device, autocast_dtype=None) -> tuple[torch.Tensor, int]:
-    """Summed cross-entropy over the row's trained positions, and how many there are."""
+def row_loss_sum(model, row: Row, device) -> tuple[torch.Tensor, int]:
+    """Summed cross-entropy over the row's trained positions, and how many there are.
+    Mixed precision comes from the caller's autocast context."""
     lm = causal_lm(model)
     keep = (row.targets[0] != IGNORE).nonzero().squeeze(1).to(device)
-    with torch.autocast(device_type=device.type, dtype=autocast_dtype, enabled=autocast_dtype is not None):
-        hidden = lm.get_decoder()(
-            input_ids=row.input_ids.to(device),
-            position_ids=row.position_ids.to(device),
-            attention_mask=attention_masks(lm.config, row.doc_ids, device),
-            use_cache=False,
-        ).last_hidden_state[0]
-        hidden = hidden.index_select(0, keep)
-        targets = row.targets[0].to(device).index_select(0, keep)
-        head = lm.get_output_embeddings()
-        softcap = getattr(lm.config, "final_logit_softcapping", None)
-        total = hidden.new_zeros((), dtype=torch.float32)
-        for start in range(0, keep.numel(), LOSS_CHUNK):
-            h, y = hidden[start:start + LOSS_CHUNK], targets[start:start + LOSS_CHUNK]
-            total = total + checkpoint(_chunk_loss, h, y, head.weight, softcap, use_reentrant=False)
+    hidden = lm.get_decoder()(
+        input_ids=row.input_ids.to(device),
+        position_ids=row.position_ids.to(device),
+        attention_mask=attention_masks(lm.config, row.doc_ids, device),
+        use_cache=False,
+    ).last_hidden_state[0]
+    hidden = hidden.index_select(0, keep)
+    targets = row.targets[0].to(device).index_select(0, keep)
+    head = lm.get_output_embeddings()
+    softcap = getattr(lm.config, "final_logit_softcapping", None)
+    total = hidden.new_zeros((), dtype=torch.float32)
+    for start in range(0, keep.numel(), LOSS_CHUNK):
+        h, y = hidden[start:start + LOSS_CHUNK], targets[start:start + LOSS_CHUNK]
+        total = total + checkpoint(_chunk_loss, h, y, head.weight, softcap, use_reentrant=False)
     return total, keep.numel()
 
 
@@ -67,13 +67,13 @@ def _chunk_loss(hidden, targets, weight, softcap):
 
 
 @torch.no_grad()
-def mean_loss(model, rows: list[Row], device, autocast_dtype=None) -> float:
+def mean_loss(model, rows: list[Row], device) -> float:
     """Mean token loss over rows (the held-out loss)."""
     was_training = model.training
     model.eval()
     total, count = 0.0, 0
     for row in rows:
-        loss, n = row_loss_sum(model, row, device, autocast_dtype)
+        loss, n = row_loss_sum(model, row, device)
         total, count = total + loss.item(), count + n
     model.train(was_training)
     return total / max(count, 1)

@@ -5,6 +5,7 @@ import random
 import time
 
 import torch
+from accelerate import Accelerator
 
 from desktune.config.load import to_dict
 from desktune.data.dataset import build_dataset
@@ -19,17 +20,14 @@ from desktune.report.progress import Reporter
 from desktune.train.forward import mean_loss, row_loss_sum
 from desktune.train.optim import lr_at, make_optimizer
 
-DTYPES = {"bf16": torch.bfloat16, "fp32": None}
-
-
 def train(cfg, run, samples: int = 3) -> dict:
     """Fine-tune cfg.model on cfg.data into run; returns the summary."""
     started = time.perf_counter()
     _seed_everything(cfg.train.seed)
     facts = detect()
-    device = torch.device(facts.kind)
     precision, why = choose_precision(cfg.train.precision, facts)
-    autocast = DTYPES[precision]
+    accelerator = Accelerator(mixed_precision="bf16" if precision == "bf16" else "no", cpu=facts.kind == "cpu")
+    device = accelerator.device
 
     source = resolve(cfg.model)
     tokenizer = load_tokenizer(source)
@@ -38,10 +36,10 @@ def train(cfg, run, samples: int = 3) -> dict:
     data = build_dataset(cfg.data, chat, cfg.train.seed)
     run.write_json(run.data_json, data.stats)
 
-    model = add_lora(model, cfg.lora).to(device)
+    model = add_lora(model, cfg.lora)
     model.train()
     params = [p for p in model.parameters() if p.requires_grad]
-    optimizer = make_optimizer(params, cfg.train.lr, cfg.train.weight_decay, device)
+    model, optimizer = accelerator.prepare(model, make_optimizer(params, cfg.train.lr, cfg.train.weight_decay, device))
     per_epoch = steps_per_epoch(len(data.train), cfg.train.batch_size)
     total = cfg.train.max_steps or math.ceil(cfg.train.epochs * per_epoch)
     eval_rows = pack([e.encoded for e in data.eval], cfg.train.micro_batch_tokens, cfg.data.packing)
@@ -54,7 +52,8 @@ def train(cfg, run, samples: int = 3) -> dict:
                f"{len(data.train)} train / {len(data.eval)} eval examples, {total} steps")
     history = {"loss": [], "eval_loss": []}
     if eval_rows:
-        history["eval_loss"].append(mean_loss(model, eval_rows, device, autocast))
+        with accelerator.autocast():
+            history["eval_loss"].append(mean_loss(model, eval_rows, device))
         report.say(f"eval loss before training: {history['eval_loss'][0]:.4f}")
 
     for step in range(total):
@@ -69,11 +68,12 @@ def train(cfg, run, samples: int = 3) -> dict:
             group["lr"] = lr
         loss_sum = torch.zeros((), device=device)
         for row in rows:
-            row_sum, _ = row_loss_sum(model, row, device, autocast)
-            (row_sum / n_trained).backward()  # mean over the step's trained tokens, however rows split
+            with accelerator.autocast():
+                row_sum, _ = row_loss_sum(model, row, device)
+            accelerator.backward(row_sum / n_trained)  # mean over the step's trained tokens, however rows split
             loss_sum += row_sum.detach()
         if cfg.train.max_grad_norm > 0:
-            torch.nn.utils.clip_grad_norm_(params, cfg.train.max_grad_norm)
+            accelerator.clip_grad_norm_(params, cfg.train.max_grad_norm)
         optimizer.step()
         optimizer.zero_grad(set_to_none=True)
 
@@ -86,16 +86,20 @@ def train(cfg, run, samples: int = 3) -> dict:
             record = {"step": done, "epoch": round(done / per_epoch, 3), "loss": loss, "lr": lr,
                       "tokens_per_s": tokens / (time.perf_counter() - t0), "memory_gb": peak_memory_gb(facts.kind)}
             if is_eval:
-                record["eval_loss"] = mean_loss(model, eval_rows, device, autocast)
+                with accelerator.autocast():
+                    record["eval_loss"] = mean_loss(model, eval_rows, device)
                 history["eval_loss"].append(record["eval_loss"])
             report.step(record)
 
+    model = accelerator.unwrap_model(model)
     _save_adapter(model, tokenizer, run)
     summary = _summary(cfg, decisions, history, data, time.perf_counter() - started, facts.kind, total)
     run.write_json(run.summary, summary)
     report.say(_summary_text(summary))
-    if samples and data.eval:
-        report.say(compare_samples(model, chat, [e.messages for e in data.eval[:samples]], run.samples))
+    if samples and any(e.messages for e in data.eval):
+        with accelerator.autocast():
+            chats = [e.messages for e in data.eval if e.messages][:samples]
+            report.say(compare_samples(model, chat, chats, run.samples))
     report.close()
     return summary
 

@@ -1,0 +1,50 @@
+"""desktune data check FILE [--model REF] [--json] [--skip-invalid] [data.key=value ...]"""
+
+import argparse
+import json
+
+from desktune.config import load_config
+from desktune.errors import DataError
+
+
+def run(argv: list[str]) -> int:
+    parser = argparse.ArgumentParser(prog="desktune data", description="Check a data file before training on it.")
+    sub = parser.add_subparsers(dest="action", required=True)
+    check = sub.add_parser("check", help="format, counts, lengths, truncation, trained tokens, problems")
+    check.add_argument("file", help="data file, folder, glob or hf:org/name[:split]")
+    check.add_argument("overrides", nargs="*", metavar="data.key=value")
+    check.add_argument("--model", default=None, help="tokenizer and template to use (default: the config's model)")
+    check.add_argument("--json", action="store_true", help="print the report as JSON")
+    check.add_argument("--skip-invalid", action="store_true", help="report bad rows but do not fail on them")
+    args = parser.parse_args(argv)
+    cfg = load_config(None, args.overrides)
+
+    from desktune.data.dataset import describe, load_examples
+    from desktune.data.template import ChatFormat
+    from desktune.models.load import load_model_config, load_tokenizer, resolve
+
+    source = resolve(args.model or cfg.model)
+    chat = ChatFormat(load_tokenizer(source), cfg.data.template, load_model_config(source).model_type)
+    cfg.data.skip_invalid = True  # collect every problem, then decide
+    examples, stats = load_examples(args.file, chat, cfg.data)
+    report = describe(examples, [], chat, stats)
+    print(json.dumps(report, indent=2) if args.json else _text(report))
+    if stats["skipped_invalid"] and not args.skip_invalid:
+        raise DataError(f"{stats['skipped_invalid']} invalid rows, the first: {stats['problems'][0]}",
+                        "fix those rows, or pass --skip-invalid (data.skip_invalid=true when training)")
+    return 0
+
+
+def _text(r: dict) -> str:
+    lines = [
+        f"file          {r['file']}",
+        f"format        {', '.join(f'{k} ({v})' for k, v in r['formats'].items())}; template {r['template']}",
+        f"examples      {r['examples']} of {r['rows']} rows; {r['truncated']} truncated, {r['dropped']} dropped, "
+        f"{r['skipped_invalid']} invalid",
+        f"tokens        {r['train_tokens']:,} in all, {r['trained_tokens']:,} trained; longest {r['max_length_seen']}",
+        f"end of turn   {'trained' if r['end_of_turn_trained'] else 'NOT trained in every example'}",
+        "lengths       " + "  ".join(f"{k}: {v}" for k, v in r["length_histogram"].items()),
+    ]
+    lines += [f"problem       {p}" for p in r["problems"]]
+    lines += ["", "first example (trained tokens in [[ ]]):", r["example"]]
+    return "\n".join(lines)
