@@ -88,3 +88,19 @@ def test_adapter_loads_with_plain_peft_and_matches_desktune(tiny_run, tiny_model
     assert torch.allclose(a, b, atol=1e-5)
     with torch.no_grad(), plain.disable_adapter():
         assert not torch.allclose(plain(ids).logits, a, atol=1e-3), "the adapter must change the model"
+
+
+def test_same_data_in_two_formats_trains_identically(tiny_models, tmp_path):
+    rows = example_rows(16)
+    sharegpt = [{"conversations": [{"from": {"user": "human", "assistant": "gpt"}.get(m["role"], m["role"]),
+                                    "value": m["content"]} for m in r["messages"]]} for r in rows]
+    losses = []
+    for name, data in (("messages", rows), ("sharegpt", sharegpt)):
+        path = tmp_path / f"{name}.jsonl"
+        path.write_text("".join(json.dumps(r) + "\n" for r in data))
+        run = tmp_path / f"run-{name}"
+        assert main(["train", f"model={tiny_models['qwen2']}", f"data.train={path}", f"output={run}",
+                     "train.max_steps=3", "train.batch_size=4", "train.lr=1e-2", "--samples=0"]) == 0
+        losses.append([json.loads(line)["loss"] for line in (run / "metrics.jsonl").read_text().splitlines()])
+        assert json.loads((run / "data.json").read_text())["formats"] == {name: 16}
+    assert losses[0] == losses[1]

@@ -115,7 +115,9 @@ def describe(train: list[Example], eval_examples: list[Example], chat: ChatForma
     return {**source, "template": chat.name, "train_examples": len(train), "eval_examples": len(eval_examples),
             "train_tokens": sum(lengths), "trained_tokens": trained, "max_length_seen": max(lengths),
             "length_histogram": {k: v for k, v in hist.items() if v},
-            "end_of_turn_trained": eot_trained, "example": mark_trained(chat.tokenizer, first)}
+            "end_of_turn_trained": eot_trained,
+            # encode() refuses any conversation whose generation prompt is not a token-prefix of its training text
+            "generation_prompt_is_training_prefix": True, "example": mark_trained(chat.tokenizer, first)}
 
 
 def mark_trained(tokenizer, enc: Encoded) -> str:

@@ -21,8 +21,8 @@ class Reporter:
         self.log_file = open(run.log, "a", encoding="utf-8")
         self.live = None
         if sys.stdout.isatty():
-            self.live = Progress(TextColumn("train"), BarColumn(), MofNCompleteColumn(),
-                                 TextColumn("{task.description}"), console=self.console, transient=True)
+            self.live = Progress(BarColumn(bar_width=16), MofNCompleteColumn(), TextColumn("{task.description}"),
+                                 console=self.console, transient=True)
             self.task = self.live.add_task("starting", total=total_steps)
 
     def say(self, text: str) -> None:
@@ -32,24 +32,31 @@ class Reporter:
     def step(self, record: dict) -> None:
         self.metrics.write(json.dumps(record) + "\n")
         self.metrics.flush()
-        line = self._format(record)
+        parts = self._parts(record)
+        line = "  ".join(parts)
         self._log(line)
         if self.live is None:
             self.console.print(line, soft_wrap=True)
             return
         if not self.live.live.is_started:
             self.live.start()
-        self.live.update(self.task, completed=record["step"], description=line.split("  ", 1)[1])
+        short = [p for p in parts if not p.startswith(("step", "lr "))]
+        self.live.update(self.task, completed=record["step"], description=" ".join(short))
         if "eval_loss" in record:
             self.live.console.print(line, soft_wrap=True)
 
-    def close(self) -> None:
+    def end_steps(self) -> None:
+        """Training is over: take the live bar down so the summary prints below the last lines."""
         if self.live is not None:
             self.live.stop()
+            self.live = None
+
+    def close(self) -> None:
+        self.end_steps()
         self.metrics.close()
         self.log_file.close()
 
-    def _format(self, record: dict) -> str:
+    def _parts(self, record: dict) -> list[str]:
         elapsed = time.perf_counter() - self.started
         eta = elapsed / record["step"] * (self.total - record["step"])
         parts = [f"step {record['step']:>4}/{self.total}", f"loss {record['loss']:.4f}"]
@@ -57,7 +64,7 @@ class Reporter:
             parts.append(f"eval {record['eval_loss']:.4f}")
         parts += [f"lr {record['lr']:.2e}", f"{record['tokens_per_s']:.0f} tok/s",
                   f"{record['memory_gb']:.2f} GB", f"ETA {_clock(eta)}"]
-        return "  ".join(parts)
+        return parts
 
     def _log(self, text: str) -> None:
         self.log_file.write(text + "\n")

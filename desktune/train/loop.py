@@ -91,6 +91,7 @@ def train(cfg, run, samples: int = 3) -> dict:
                 history["eval_loss"].append(record["eval_loss"])
             report.step(record)
 
+    report.end_steps()
     model = accelerator.unwrap_model(model)
     _save_adapter(model, tokenizer, run)
     summary = _summary(cfg, decisions, history, data, time.perf_counter() - started, facts.kind, total)
