@@ -23,14 +23,27 @@ class RunDir:
     summary = property(lambda self: self.path / "summary.json")
     samples = property(lambda self: self.path / "samples.md")
 
+    checkpoints = property(lambda self: self.path / "checkpoints")
+
     def create(self, overwrite: bool) -> None:
         """Make a fresh run folder; an existing non-empty one is kept unless overwrite is asked for."""
         if self.path.exists() and any(self.path.iterdir()):
             if not overwrite:
+                saved = sorted(self.checkpoints.glob("step-*"))
+                if saved:
+                    raise RunError(f"run folder {self.path} already holds a checkpoint ({saved[-1].name})",
+                                   "pass --resume to continue from it, or --overwrite to start again")
                 raise RunError(f"run folder {self.path} already exists",
                                "pass --overwrite to replace it, or set output=runs/NEW_NAME")
             shutil.rmtree(self.path)
         self.path.mkdir(parents=True, exist_ok=True)
+
+    def trim_metrics(self, step: int) -> None:
+        """Drop metric lines logged after `step` (a resumed run logs them again)."""
+        if self.metrics.exists():
+            kept = [line for line in self.metrics.read_text().splitlines(keepends=True)
+                    if line.strip() and json.loads(line)["step"] <= step]
+            write_atomic(self.metrics, "".join(kept))
 
     def require_adapter(self) -> None:
         if not self.path.is_dir():

@@ -4,7 +4,7 @@ import pytest
 import torch
 
 from conftest import ARCHS
-from desktune.data.pack import pack
+from desktune.data.pack import PAD_MULTIPLE, pack
 from desktune.data.template import ChatFormat
 from desktune.models.load import load_model, load_tokenizer, resolve
 from desktune.train.forward import row_loss_sum
@@ -40,7 +40,7 @@ def test_trained_position_loss_matches_transformers_loss(tiny_models, arch):
     labels = torch.tensor([[i if t else -100 for i, t in zip(encs[0].ids, encs[0].trained)]])
     with torch.no_grad():
         ours, n = row_loss_sum(model, row, CPU)
-        reference = model(input_ids=row.input_ids, labels=labels).loss
+        reference = model(input_ids=row.input_ids[:, : row.n_real], labels=labels).loss
     assert abs(ours.item() / n - reference.item()) < 1e-4
 
 
@@ -48,6 +48,6 @@ def test_rows_respect_the_token_budget(tiny_models):
     _, encs = setup(tiny_models, "llama", n=12)
     budget = max(len(e.ids) for e in encs) + 10
     rows = pack(encs, budget)
-    assert all(r.input_ids.shape[1] <= budget for r in rows)
-    assert sum(r.input_ids.shape[1] for r in rows) == sum(len(e.ids) for e in encs)
+    assert all(r.n_real <= budget and r.input_ids.shape[1] % PAD_MULTIPLE == 0 for r in rows)
+    assert sum(r.n_real for r in rows) == sum(len(e.ids) for e in encs)
     assert len(rows) < len(encs)

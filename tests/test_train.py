@@ -54,7 +54,7 @@ def test_existing_run_folder_is_not_overwritten(tiny_run, capsys):
     before = (run / "adapter" / "adapter_model.safetensors").read_bytes()
     assert main(args) == 2
     err = capsys.readouterr().err
-    assert "already exists" in err and "--overwrite" in err
+    assert "already holds a checkpoint" in err and "--resume" in err and "--overwrite" in err
     assert (run / "adapter" / "adapter_model.safetensors").read_bytes() == before
 
 

@@ -4,6 +4,7 @@ import argparse
 from pathlib import Path
 
 from desktune.config import load_config
+from desktune.errors import ConfigError, RunError
 from desktune.runs import RunDir
 
 EXAMPLE = Path(__file__).resolve().parent.parent / "examples" / "persona.yaml"
@@ -13,6 +14,8 @@ def run(argv: list[str]) -> int:
     parser = argparse.ArgumentParser(prog="desktune train", description="Fine-tune a model with LoRA.")
     parser.add_argument("items", nargs="*", metavar="[CONFIG] [key=value ...]")
     parser.add_argument("--overwrite", action="store_true", help="replace an existing run folder")
+    parser.add_argument("--resume", action="store_true", help="continue the run folder's last checkpoint")
+    parser.add_argument("--allow-changes", action="store_true", help="resume even if the config or data changed")
     parser.add_argument("--samples", type=int, default=3, help="held-out prompts to answer, base vs tuned, at the end")
     args = parser.parse_args(argv)
     config_path, overrides = split_config(args.items)
@@ -20,11 +23,16 @@ def run(argv: list[str]) -> int:
     if not cfg.output:
         cfg.output = f"runs/{Path(config_path or EXAMPLE).stem}"
     run_dir = RunDir(cfg.output)
-    run_dir.create(args.overwrite)
+    if args.resume and args.overwrite:
+        raise ConfigError("--resume and --overwrite contradict each other", "pick one")
+    if not args.resume:
+        run_dir.create(args.overwrite)
+    elif not run_dir.path.is_dir():
+        raise RunError(f"nothing to resume: {run_dir.path} does not exist", "drop --resume to start a new run")
 
     from desktune.train.loop import train  # torch and transformers load only when training starts
 
-    train(cfg, run_dir, samples=args.samples)
+    train(cfg, run_dir, samples=args.samples, resume=args.resume, allow_changes=args.allow_changes)
     print(f"run folder: {run_dir.path}\ntry: desktune generate {run_dir.path} --prompt 'Hello!'")
     return 0
 

@@ -45,7 +45,10 @@ class TrainConfig:
     seed: int = opt(42, "random seed for data order, split and initialisation")
     precision: str = opt("auto", "compute dtype", ("auto", "fp32", "bf16"))
     eval_every: int = opt(10, "steps between held-out evaluations (0: only at the end)")
-    save_every: int = opt(0, "steps between checkpoints (0: only the final adapter)")
+    save_every: int = opt(25, "steps between checkpoints (0: only at the end)")
+    keep_checkpoints: int = opt(2, "newest checkpoints kept (the best one is kept too)")
+    early_stopping: int = opt(3, "stop after this many evaluations without improvement (0: never)")
+    early_stopping_delta: float = opt(0.0, "smallest eval-loss drop that counts as improvement")
     log_every: int = opt(1, "steps between metric lines")
 
 

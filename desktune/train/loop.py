@@ -1,7 +1,10 @@
 """The training recipe, in the order things happen: setup -> train -> save. Hooks only report."""
 
+import hashlib
 import math
 import random
+import shutil
+import signal
 import time
 
 import torch
@@ -11,19 +14,24 @@ from desktune.config.load import to_dict
 from desktune.data.dataset import build_dataset
 from desktune.data.pack import epoch_order, pack, steps_per_epoch
 from desktune.data.template import ChatFormat
+from desktune.errors import RunError
 from desktune.hardware.detect import detect, peak_memory_gb
 from desktune.hardware.precision import choose_precision
 from desktune.infer.samples import compare_samples
 from desktune.models.adapters import add_lora
 from desktune.models.load import load_model, load_tokenizer, resolve
 from desktune.report.progress import Reporter
+from desktune.train.checkpoint import latest_checkpoint, load_checkpoint, prune, save_checkpoint
 from desktune.train.forward import mean_loss, row_loss_sum
 from desktune.train.optim import lr_at, make_optimizer
+from desktune.train.state import TrainState
 
-def train(cfg, run, samples: int = 3) -> dict:
-    """Fine-tune cfg.model on cfg.data into run; returns the summary."""
+
+def train(cfg, run, samples: int = 3, resume: bool = False, allow_changes: bool = False) -> dict:
+    """Fine-tune cfg.model on cfg.data into run (continuing its last checkpoint if resume); returns the summary."""
     started = time.perf_counter()
-    _seed_everything(cfg.train.seed)
+    random.seed(cfg.train.seed)
+    torch.manual_seed(cfg.train.seed)
     facts = detect()
     precision, why = choose_precision(cfg.train.precision, facts)
     accelerator = Accelerator(mixed_precision="bf16" if precision == "bf16" else "no", cpu=facts.kind == "cpu")
@@ -34,67 +42,92 @@ def train(cfg, run, samples: int = 3) -> dict:
     model = load_model(source)
     chat = ChatFormat(tokenizer, cfg.data.template, model.config.model_type)
     data = build_dataset(cfg.data, chat, cfg.train.seed)
-    run.write_json(run.data_json, data.stats)
-
     model = add_lora(model, cfg.lora)
     model.train()
     params = [p for p in model.parameters() if p.requires_grad]
     model, optimizer = accelerator.prepare(model, make_optimizer(params, cfg.train.lr, cfg.train.weight_decay, device))
     per_epoch = steps_per_epoch(len(data.train), cfg.train.batch_size)
     total = cfg.train.max_steps or math.ceil(cfg.train.epochs * per_epoch)
-    eval_rows = pack([e.encoded for e in data.eval], cfg.train.micro_batch_tokens, cfg.data.packing)
+    pad_id = tokenizer.pad_token_id or 0
+    eval_rows = pack([e.encoded for e in data.eval], cfg.train.micro_batch_tokens, cfg.data.packing, pad_id)
     decisions = {"device": f"{facts.kind} ({facts.name})", "precision": f"{precision}: {why}",
                  "template": chat.name, "steps": f"{total} ({per_epoch} per epoch, {len(data.train)} examples)"}
-    _write_resolved_config(run, cfg, precision, chat.name, decisions)
+    resolved = _resolved_config(cfg, run, precision, chat.name)
+    meta = {"config": resolved, "data_fingerprint": _fingerprint(data)}
+
+    state = TrainState()
+    if resume:
+        state = _resume(run, model, optimizer, meta, allow_changes)
+    run.write_json(run.data_json, data.stats)
+    _write_resolved_config(run, resolved, decisions)
 
     report = Reporter(run, total)
     report.say(f"training {cfg.model} with LoRA r={cfg.lora.r} on {decisions['device']}, {precision}; "
-               f"{len(data.train)} train / {len(data.eval)} eval examples, {total} steps")
-    history = {"loss": [], "eval_loss": []}
-    if eval_rows:
+               f"{len(data.train)} train / {len(data.eval)} eval examples, {total} steps"
+               + (f"; resuming after step {state.step}" if state.step else ""))
+    if eval_rows and not state.eval_loss:
         with accelerator.autocast():
-            history["eval_loss"].append(mean_loss(model, eval_rows, device))
-        report.say(f"eval loss before training: {history['eval_loss'][0]:.4f}")
+            state.eval_loss.append([0, mean_loss(model, eval_rows, device)])
+        report.say(f"eval loss before training: {state.eval_loss[0][1]:.4f}")
 
-    for step in range(total):
+    interrupted = _catch_ctrl_c()
+    checkpoints = run.path / "checkpoints"
+    while state.step < total and not state.stop_reason:
         t0 = time.perf_counter()
-        epoch, index = divmod(step, per_epoch)
+        epoch, index = divmod(state.step, per_epoch)
         order = epoch_order(len(data.train), cfg.train.seed, epoch)
         batch = [data.train[i].encoded for i in order[index * cfg.train.batch_size:(index + 1) * cfg.train.batch_size]]
-        rows = pack(batch, cfg.train.micro_batch_tokens, cfg.data.packing)
+        rows = pack(batch, cfg.train.micro_batch_tokens, cfg.data.packing, pad_id)
         n_trained = sum(r.n_trained for r in rows)
-        lr = lr_at(step, total, cfg.train.lr, cfg.train.warmup, cfg.train.min_lr_ratio)
+        lr = lr_at(state.step, total, cfg.train.lr, cfg.train.warmup, cfg.train.min_lr_ratio)
         for group in optimizer.param_groups:
             group["lr"] = lr
         loss_sum = torch.zeros((), device=device)
-        for row in rows:
-            with accelerator.autocast():
-                row_sum, _ = row_loss_sum(model, row, device)
-            accelerator.backward(row_sum / n_trained)  # mean over the step's trained tokens, however rows split
-            loss_sum += row_sum.detach()
+        with _plain_out_of_memory(cfg):
+            for row in rows:
+                with accelerator.autocast():
+                    row_sum, _ = row_loss_sum(model, row, device)
+                accelerator.backward(row_sum / n_trained)  # mean over the step's trained tokens, however rows split
+                loss_sum += row_sum.detach()
+        loss = loss_sum.item() / n_trained
+        if not math.isfinite(loss):
+            raise _diverged(cfg, state, loss, latest_checkpoint(checkpoints))
         if cfg.train.max_grad_norm > 0:
             accelerator.clip_grad_norm_(params, cfg.train.max_grad_norm)
         optimizer.step()
         optimizer.zero_grad(set_to_none=True)
 
-        done = step + 1
-        is_eval = eval_rows and (done == total or (cfg.train.eval_every and done % cfg.train.eval_every == 0))
-        if is_eval or done % cfg.train.log_every == 0 or done == total:
-            loss = loss_sum.item() / n_trained
-            history["loss"].append(loss)
-            tokens = sum(r.input_ids.numel() for r in rows)
-            record = {"step": done, "epoch": round(done / per_epoch, 3), "loss": loss, "lr": lr,
-                      "tokens_per_s": tokens / (time.perf_counter() - t0), "memory_gb": peak_memory_gb(facts.kind)}
-            if is_eval:
-                with accelerator.autocast():
-                    record["eval_loss"] = mean_loss(model, eval_rows, device)
-                history["eval_loss"].append(record["eval_loss"])
+        state.step += 1
+        state.epoch = round(state.step / per_epoch, 3)
+        state.tokens += sum(r.n_real for r in rows)
+        state.loss.append([state.step, loss])
+        record = {"step": state.step, "epoch": state.epoch, "loss": loss, "lr": lr,
+                  "tokens_per_s": sum(r.n_real for r in rows) / (time.perf_counter() - t0),
+                  "memory_gb": peak_memory_gb(facts.kind)}
+        if eval_rows and (state.step == total or (cfg.train.eval_every and state.step % cfg.train.eval_every == 0)):
+            with accelerator.autocast():
+                record["eval_loss"] = mean_loss(model, eval_rows, device)
+            if state.record_eval(state.step, record["eval_loss"], cfg.train.early_stopping_delta):
+                _save_adapter(model, tokenizer, checkpoints / "best")
+            elif cfg.train.early_stopping and state.evals_without_gain >= cfg.train.early_stopping:
+                state.stop_reason = (f"early stopping: eval loss did not improve for {state.evals_without_gain} "
+                                     f"evaluations (best {state.best_eval:.4f} at step {state.best_step})")
+        if state.step % cfg.train.log_every == 0 or "eval_loss" in record or state.step == total:
             report.step(record)
+        at_end = state.step == total or state.stop_reason
+        if interrupted() or at_end or (cfg.train.save_every and state.step % cfg.train.save_every == 0):
+            save_checkpoint(checkpoints, model, optimizer, state, meta)
+            prune(checkpoints, cfg.train.keep_checkpoints, state.best_step)
+        if interrupted():
+            report.end_steps()
+            report.say(f"interrupted: checkpoint written at step {state.step}; continue with --resume")
+            raise KeyboardInterrupt
 
     report.end_steps()
+    state.stop_reason = state.stop_reason or f"finished all {total} steps"
     model = accelerator.unwrap_model(model)
-    _save_adapter(model, tokenizer, run)
-    summary = _summary(cfg, decisions, history, data, time.perf_counter() - started, facts.kind, total)
+    _final_adapter(model, tokenizer, run, checkpoints / "best")
+    summary = _summary(cfg, decisions, state, data, time.perf_counter() - started, facts.kind)
     run.write_json(run.summary, summary)
     report.say(_summary_text(summary))
     if samples and any(e.messages for e in data.eval):
@@ -105,42 +138,134 @@ def train(cfg, run, samples: int = 3) -> dict:
     return summary
 
 
-def _seed_everything(seed: int) -> None:
-    random.seed(seed)
-    torch.manual_seed(seed)
+def _resume(run, model, optimizer, meta: dict, allow_changes: bool) -> TrainState:
+    path = latest_checkpoint(run.path / "checkpoints")
+    if path is None:
+        raise RunError(f"{run.path} has no checkpoint to resume from", "start it again with --overwrite")
+    state, saved = load_checkpoint(path, model, optimizer)
+    changes = _differences(saved.get("config", {}), meta["config"])
+    if saved.get("data_fingerprint") != meta["data_fingerprint"]:
+        changes.append("the training or eval data")
+    if changes and not allow_changes:
+        raise RunError(f"cannot resume {run.path}: changed since the checkpoint: {', '.join(changes)}",
+                       "undo the change, or pass --allow-changes to resume anyway")
+    run.trim_metrics(state.step)
+    return state
 
 
-def _write_resolved_config(run, cfg, precision: str, template: str, decisions: dict) -> None:
+def _differences(old: dict, new: dict, prefix: str = "") -> list[str]:
+    out = []
+    for key in sorted(set(old) | set(new)):
+        a, b = old.get(key), new.get(key)
+        if isinstance(a, dict) and isinstance(b, dict):
+            out += _differences(a, b, f"{prefix}{key}.")
+        elif a != b:
+            out.append(f"{prefix}{key} {a!r} -> {b!r}")
+    return out
+
+
+def _fingerprint(data) -> str:
+    h = hashlib.sha256()
+    for split in (data.train, data.eval):
+        for e in split:
+            h.update(repr((e.encoded.ids, e.encoded.trained)).encode())
+        h.update(b"|")
+    return h.hexdigest()[:16]
+
+
+def _catch_ctrl_c():
+    """First Ctrl-C: finish the step, checkpoint, exit 130. A second one stops at once."""
+    pressed = []
+
+    def handler(signum, frame):
+        if pressed:
+            raise KeyboardInterrupt
+        pressed.append(True)
+        print("\nCtrl-C: finishing this step and writing a checkpoint (again to stop at once)", flush=True)
+
+    try:
+        signal.signal(signal.SIGINT, handler)
+    except ValueError:  # not the main thread: leave Ctrl-C as it is
+        pass
+    return lambda: bool(pressed)
+
+
+class _plain_out_of_memory:
+    """Device out-of-memory becomes one clear error with what to change."""
+
+    def __init__(self, cfg):
+        self.cfg = cfg
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, kind, err, tb):
+        if kind is not None and issubclass(kind, torch.OutOfMemoryError):
+            raise RunError("the device ran out of memory during a training step",
+                           f"lower train.micro_batch_tokens (now {self.cfg.train.micro_batch_tokens}) or "
+                           f"data.max_length (now {self.cfg.data.max_length}), then continue with --resume") from None
+        return False
+
+
+def _diverged(cfg, state, loss, checkpoint) -> RunError:
+    kept = f"last good checkpoint: {checkpoint}" if checkpoint else "no checkpoint was written yet"
+    return RunError(f"the loss became {loss} at step {state.step + 1}; training stopped ({kept})",
+                    f"lower train.lr (now {cfg.train.lr:g}) or use train.precision=fp32, then train again")
+
+
+def _resolved_config(cfg, run, precision: str, template: str) -> dict:
     resolved = to_dict(cfg)
     resolved["output"] = str(run.path)
     resolved["train"]["precision"] = precision
     resolved["data"]["template"] = template
-    header = "".join(f"# {k}: {v}\n" for k, v in decisions.items())
+    return resolved
+
+
+def _write_resolved_config(run, resolved: dict, decisions: dict) -> None:
     run.write_yaml(run.config, resolved)
+    header = "".join(f"# {k}: {v}\n" for k, v in decisions.items())
     run.config.write_text("# resolved by desktune; every 'auto' decided:\n" + header + run.config.read_text())
 
 
-def _save_adapter(model, tokenizer, run) -> None:
+def _save_adapter(model, tokenizer, folder) -> None:
     """PEFT adapter + tokenizer (with the chat template used in training), written then renamed."""
-    tmp = run.path / ".adapter.tmp"
+    tmp = folder.with_name(f".tmp-{folder.name}")
+    shutil.rmtree(tmp, ignore_errors=True)
     model.save_pretrained(tmp)
     tokenizer.save_pretrained(tmp)
-    tmp.replace(run.adapter)
+    shutil.rmtree(folder, ignore_errors=True)
+    tmp.replace(folder)
 
 
-def _summary(cfg, decisions, history, data, seconds, kind, total) -> dict:
-    evals = history["eval_loss"]
-    return {"model": cfg.model, "method": cfg.method, **decisions, "steps": total,
-            "seconds": round(seconds, 1), "trained_tokens_per_epoch": data.stats["trained_tokens"],
-            "tokens_per_epoch": data.stats["train_tokens"], "peak_memory_gb": round(peak_memory_gb(kind), 2),
-            "loss_start": history["loss"][0], "loss_end": history["loss"][-1],
+def _final_adapter(model, tokenizer, run, best) -> None:
+    """adapter/ is the best evaluated adapter when there is one, else the last."""
+    if best.exists():
+        tmp = run.path / ".tmp-adapter"
+        shutil.rmtree(tmp, ignore_errors=True)
+        shutil.copytree(best, tmp)
+        shutil.rmtree(run.adapter, ignore_errors=True)
+        tmp.replace(run.adapter)
+    else:
+        _save_adapter(model, tokenizer, run.adapter)
+
+
+def _summary(cfg, decisions, state: TrainState, data, seconds, kind) -> dict:
+    evals = [v for _, v in state.eval_loss]
+    return {"model": cfg.model, "method": cfg.method, **decisions, "steps_done": state.step,
+            "stop_reason": state.stop_reason, "best_step": state.best_step, "best_eval_loss": state.best_eval,
+            "seconds": round(seconds, 1), "tokens_seen": state.tokens,
+            "trained_tokens_per_epoch": data.stats["trained_tokens"], "tokens_per_epoch": data.stats["train_tokens"],
+            "peak_memory_gb": round(peak_memory_gb(kind), 2),
+            "loss_start": state.loss[0][1] if state.loss else None, "loss_end": state.loss[-1][1] if state.loss else None,
             "eval_loss_start": evals[0] if evals else None, "eval_loss_end": evals[-1] if evals else None}
 
 
 def _summary_text(s: dict) -> str:
-    lines = [f"done in {s['seconds']:.0f}s on {s['device']} ({s['precision']})",
-             f"train loss {s['loss_start']:.4f} -> {s['loss_end']:.4f}; peak memory {s['peak_memory_gb']} GB"]
+    lines = [f"done in {s['seconds']:.0f}s on {s['device']} ({s['precision']}); {s['stop_reason']}"]
+    if s["loss_start"] is not None:
+        lines.append(f"train loss {s['loss_start']:.4f} -> {s['loss_end']:.4f}; peak memory {s['peak_memory_gb']} GB")
     if s["eval_loss_start"] is not None:
         drop = 100 * (1 - s["eval_loss_end"] / s["eval_loss_start"])
-        lines.append(f"eval loss {s['eval_loss_start']:.4f} -> {s['eval_loss_end']:.4f} ({drop:.0f}% lower)")
+        lines.append(f"eval loss {s['eval_loss_start']:.4f} -> {s['eval_loss_end']:.4f} ({drop:.0f}% lower); "
+                     f"adapter/ is from step {s['best_step']} (best eval {s['best_eval_loss']:.4f})")
     return "\n".join(lines)

@@ -1,0 +1,86 @@
+"""Checkpoints that describe themselves and are never half-written.
+
+checkpoints/step-NNNNNN/ holds the adapter (PEFT format), optimizer.pt, rng.pt and state.json. It is
+written under a temporary name, synced, then renamed: a folder named step-* is always complete.
+"""
+
+import json
+import os
+import shutil
+from pathlib import Path
+
+import torch
+
+from desktune.errors import RunError
+from desktune.train.state import TrainState, rng_state, set_rng_state
+
+ADAPTER_FILE = "adapter_model.safetensors"
+
+
+def save_checkpoint(folder: Path, model, optimizer, state: TrainState, meta: dict) -> Path:
+    """Write checkpoints/step-NNNNNN atomically; returns its path."""
+    final = folder / f"step-{state.step:06d}"
+    tmp = folder / f".tmp-step-{state.step:06d}"
+    shutil.rmtree(tmp, ignore_errors=True)
+    folder.mkdir(parents=True, exist_ok=True)
+    _check_disk(folder, model)
+    model.save_pretrained(tmp)
+    torch.save(optimizer.state_dict(), tmp / "optimizer.pt")
+    torch.save(rng_state(), tmp / "rng.pt")
+    (tmp / "state.json").write_text(json.dumps({**state.to_dict(), **meta}, indent=2))
+    _sync_tree(tmp)
+    if final.exists():
+        shutil.rmtree(final)
+    os.replace(tmp, final)
+    _sync_dir(folder)
+    return final
+
+
+def latest_checkpoint(folder: Path) -> Path | None:
+    done = sorted(p for p in folder.glob("step-*") if (p / "state.json").exists())
+    return done[-1] if done else None
+
+
+def load_checkpoint(path: Path, model, optimizer) -> tuple[TrainState, dict]:
+    """Restore adapter weights, optimizer and RNG in place; returns the state and the saved metadata."""
+    from peft import set_peft_model_state_dict
+    from safetensors.torch import load_file
+
+    saved = json.loads((path / "state.json").read_text())
+    meta = {k: saved.pop(k) for k in list(saved) if k not in TrainState.__dataclass_fields__}
+    set_peft_model_state_dict(model, load_file(path / ADAPTER_FILE))
+    optimizer.load_state_dict(torch.load(path / "optimizer.pt", weights_only=True))
+    set_rng_state(torch.load(path / "rng.pt", weights_only=False))  # python/numpy RNG states are tuples
+    return TrainState.from_dict(saved), meta
+
+
+def prune(folder: Path, keep: int, best_step: int) -> None:
+    """Keep the newest `keep` checkpoints and the best one."""
+    done = sorted(folder.glob("step-*"))
+    for path in done[:-keep] if keep > 0 else done:
+        if path.name != f"step-{best_step:06d}":
+            shutil.rmtree(path, ignore_errors=True)
+
+
+def _check_disk(folder: Path, model) -> None:
+    need = 3 * sum(p.numel() * p.element_size() for p in model.parameters() if p.requires_grad) + (64 << 20)
+    free = shutil.disk_usage(folder).free
+    if free < need:
+        raise RunError(f"only {free / 1e9:.2f} GB free at {folder}, a checkpoint needs about {need / 1e9:.2f} GB",
+                       "free some disk space, then resume with --resume")
+
+
+def _sync_tree(folder: Path) -> None:
+    for f in folder.rglob("*"):
+        if f.is_file():
+            with open(f, "rb") as handle:
+                os.fsync(handle.fileno())
+    _sync_dir(folder)
+
+
+def _sync_dir(folder: Path) -> None:
+    fd = os.open(folder, os.O_RDONLY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)

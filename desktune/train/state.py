@@ -1,0 +1,63 @@
+"""TrainState: everything besides weights and optimizer that a resumed run needs, as a plain dict."""
+
+import random
+from dataclasses import asdict, dataclass, field
+
+import torch
+
+
+@dataclass
+class TrainState:
+    step: int = 0  # optimizer steps done; the data position is a pure function of it (see data/pack.py)
+    epoch: float = 0.0
+    tokens: int = 0
+    best_eval: float | None = None
+    best_step: int = 0
+    evals_without_gain: int = 0
+    loss: list = field(default_factory=list)  # [step, loss] pairs
+    eval_loss: list = field(default_factory=list)  # [step, eval_loss] pairs; step 0 is before training
+    stop_reason: str = ""
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+    @classmethod
+    def from_dict(cls, d: dict) -> "TrainState":
+        return cls(**d)
+
+    def record_eval(self, step: int, value: float, min_delta: float) -> bool:
+        """Note an eval loss; True when it is the best so far."""
+        self.eval_loss.append([step, value])
+        if self.best_eval is None or value < self.best_eval - min_delta:
+            self.best_eval, self.best_step, self.evals_without_gain = value, step, 0
+            return True
+        self.evals_without_gain += 1
+        return False
+
+
+def rng_state() -> dict:
+    state = {"python": random.getstate(), "torch": torch.get_rng_state()}
+    if torch.cuda.is_available():
+        state["cuda"] = torch.cuda.get_rng_state_all()
+    if torch.backends.mps.is_available():
+        state["mps"] = torch.mps.get_rng_state()
+    try:
+        import numpy
+
+        state["numpy"] = numpy.random.get_state()
+    except ImportError:
+        pass
+    return state
+
+
+def set_rng_state(state: dict) -> None:
+    random.setstate(state["python"])
+    torch.set_rng_state(state["torch"])
+    if "cuda" in state and torch.cuda.is_available():
+        torch.cuda.set_rng_state_all(state["cuda"])
+    if "mps" in state and torch.backends.mps.is_available():
+        torch.mps.set_rng_state(state["mps"])
+    if "numpy" in state:
+        import numpy
+
+        numpy.random.set_state(state["numpy"])
