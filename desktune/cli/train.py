@@ -17,7 +17,7 @@ def run(argv: list[str]) -> int:
     parser.add_argument("--resume", action="store_true", help="continue the run folder's last checkpoint")
     parser.add_argument("--allow-changes", action="store_true", help="resume even if the config or data changed")
     parser.add_argument("--samples", type=int, default=3, help="held-out prompts to answer, base vs tuned, at the end")
-    args = parser.parse_args(argv)
+    args = parser.parse_intermixed_args(argv)
     config_path, overrides = split_config(args.items)
     cfg = load_config(config_path or str(EXAMPLE), overrides)
     if not cfg.output:
