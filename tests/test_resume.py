@@ -134,3 +134,29 @@ def test_early_stopping_keeps_the_best_adapter(tiny_models, tmp_path):
     last = load_file(sorted((run / "checkpoints").glob("step-*"))[-1] / "adapter_model.safetensors")
     assert all(torch.equal(final[k], best[k]) for k in final)
     assert not all(torch.equal(final[k], last[k]) for k in final)
+
+
+def test_ctrl_c_finishes_the_step_writes_a_checkpoint_and_exits_130(tiny_models, data_file, tmp_path):
+    run = tmp_path / "run"
+    args = train_args(tiny_models["llama"], data_file, run, "train.max_steps=400", "train.save_every=0")
+    proc = launch(args)
+    metrics = run / "metrics.jsonl"
+    deadline = time.monotonic() + 60
+    while not (metrics.exists() and metrics.read_text().strip()) and time.monotonic() < deadline:
+        time.sleep(0.01)
+    proc.send_signal(signal.SIGINT)
+    assert proc.wait(timeout=60) == 130
+    saved = sorted((run / "checkpoints").glob("step-*"))
+    assert len(saved) == 1 and 0 < json.loads((saved[0] / "state.json").read_text())["step"] < 400
+    assert "continue with --resume" in (run / "train.log").read_text()
+    assert_checkpoints_readable(run)
+
+
+def test_resume_refuses_changed_data(tiny_models, data_file, tmp_path, capsys):
+    run, data = tmp_path / "run", tmp_path / "d.jsonl"
+    data.write_text(data_file.read_text())
+    args = train_args(tiny_models["llama"], data, run)
+    assert main(["train", *args]) == 0
+    data.write_text(data_file.read_text().replace("Ahoy", "Hello"))
+    assert main(["train", *args, "--resume"]) == 2
+    assert "changed since the checkpoint: the training or eval data" in capsys.readouterr().err
