@@ -4,7 +4,6 @@ import hashlib
 import math
 import random
 import shutil
-import signal
 import time
 
 import torch
@@ -14,16 +13,16 @@ from desktune.config.load import to_dict
 from desktune.data.dataset import build_dataset
 from desktune.data.pack import epoch_order, pack, steps_per_epoch
 from desktune.data.template import ChatFormat
-from desktune.errors import RunError
 from desktune.hardware.detect import detect, peak_memory_gb
 from desktune.hardware.precision import choose_precision
 from desktune.infer.samples import compare_samples
 from desktune.models.adapters import add_lora
 from desktune.models.load import load_model, load_tokenizer, resolve
 from desktune.report.progress import Reporter
-from desktune.train.checkpoint import latest_checkpoint, load_checkpoint, prune, save_checkpoint
+from desktune.train.checkpoint import latest_checkpoint, prune, resume_from, save_checkpoint
 from desktune.train.forward import mean_loss, row_loss_sum
 from desktune.train.optim import lr_at, make_optimizer
+from desktune.train.safety import catch_ctrl_c, diverged, plain_out_of_memory
 from desktune.train.state import TrainState
 
 
@@ -57,7 +56,8 @@ def train(cfg, run, samples: int = 3, resume: bool = False, allow_changes: bool 
 
     state = TrainState()
     if resume:
-        state = _resume(run, model, optimizer, meta, allow_changes)
+        state = resume_from(run.checkpoints, model, optimizer, meta, allow_changes)
+        run.trim_metrics(state.step)
     run.write_json(run.data_json, data.stats)
     _write_resolved_config(run, resolved, decisions)
 
@@ -70,8 +70,8 @@ def train(cfg, run, samples: int = 3, resume: bool = False, allow_changes: bool 
             state.eval_loss.append([0, mean_loss(model, eval_rows, device)])
         report.say(f"eval loss before training: {state.eval_loss[0][1]:.4f}")
 
-    interrupted = _catch_ctrl_c()
-    checkpoints = run.path / "checkpoints"
+    interrupted = catch_ctrl_c()
+    checkpoints = run.checkpoints
     while state.step < total and not state.stop_reason:
         t0 = time.perf_counter()
         epoch, index = divmod(state.step, per_epoch)
@@ -83,7 +83,7 @@ def train(cfg, run, samples: int = 3, resume: bool = False, allow_changes: bool 
         for group in optimizer.param_groups:
             group["lr"] = lr
         loss_sum = torch.zeros((), device=device)
-        with _plain_out_of_memory(cfg):
+        with plain_out_of_memory(cfg):
             for row in rows:
                 with accelerator.autocast():
                     row_sum, _ = row_loss_sum(model, row, device)
@@ -91,7 +91,7 @@ def train(cfg, run, samples: int = 3, resume: bool = False, allow_changes: bool 
                 loss_sum += row_sum.detach()
         loss = loss_sum.item() / n_trained
         if not math.isfinite(loss):
-            raise _diverged(cfg, state, loss, latest_checkpoint(checkpoints))
+            raise diverged(cfg, state, loss, latest_checkpoint(checkpoints))
         if cfg.train.max_grad_norm > 0:
             accelerator.clip_grad_norm_(params, cfg.train.max_grad_norm)
         optimizer.step()
@@ -138,32 +138,6 @@ def train(cfg, run, samples: int = 3, resume: bool = False, allow_changes: bool 
     return summary
 
 
-def _resume(run, model, optimizer, meta: dict, allow_changes: bool) -> TrainState:
-    path = latest_checkpoint(run.path / "checkpoints")
-    if path is None:
-        raise RunError(f"{run.path} has no checkpoint to resume from", "start it again with --overwrite")
-    state, saved = load_checkpoint(path, model, optimizer)
-    changes = _differences(saved.get("config", {}), meta["config"])
-    if saved.get("data_fingerprint") != meta["data_fingerprint"]:
-        changes.append("the training or eval data")
-    if changes and not allow_changes:
-        raise RunError(f"cannot resume {run.path}: changed since the checkpoint: {', '.join(changes)}",
-                       "undo the change, or pass --allow-changes to resume anyway")
-    run.trim_metrics(state.step)
-    return state
-
-
-def _differences(old: dict, new: dict, prefix: str = "") -> list[str]:
-    out = []
-    for key in sorted(set(old) | set(new)):
-        a, b = old.get(key), new.get(key)
-        if isinstance(a, dict) and isinstance(b, dict):
-            out += _differences(a, b, f"{prefix}{key}.")
-        elif a != b:
-            out.append(f"{prefix}{key} {a!r} -> {b!r}")
-    return out
-
-
 def _fingerprint(data) -> str:
     h = hashlib.sha256()
     for split in (data.train, data.eval):
@@ -171,46 +145,6 @@ def _fingerprint(data) -> str:
             h.update(repr((e.encoded.ids, e.encoded.trained)).encode())
         h.update(b"|")
     return h.hexdigest()[:16]
-
-
-def _catch_ctrl_c():
-    """First Ctrl-C: finish the step, checkpoint, exit 130. A second one stops at once."""
-    pressed = []
-
-    def handler(signum, frame):
-        if pressed:
-            raise KeyboardInterrupt
-        pressed.append(True)
-        print("\nCtrl-C: finishing this step and writing a checkpoint (again to stop at once)", flush=True)
-
-    try:
-        signal.signal(signal.SIGINT, handler)
-    except ValueError:  # not the main thread: leave Ctrl-C as it is
-        pass
-    return lambda: bool(pressed)
-
-
-class _plain_out_of_memory:
-    """Device out-of-memory becomes one clear error with what to change."""
-
-    def __init__(self, cfg):
-        self.cfg = cfg
-
-    def __enter__(self):
-        return self
-
-    def __exit__(self, kind, err, tb):
-        if kind is not None and issubclass(kind, torch.OutOfMemoryError):
-            raise RunError("the device ran out of memory during a training step",
-                           f"lower train.micro_batch_tokens (now {self.cfg.train.micro_batch_tokens}) or "
-                           f"data.max_length (now {self.cfg.data.max_length}), then continue with --resume") from None
-        return False
-
-
-def _diverged(cfg, state, loss, checkpoint) -> RunError:
-    kept = f"last good checkpoint: {checkpoint}" if checkpoint else "no checkpoint was written yet"
-    return RunError(f"the loss became {loss} at step {state.step + 1}; training stopped ({kept})",
-                    f"lower train.lr (now {cfg.train.lr:g}) or use train.precision=fp32, then train again")
 
 
 def _resolved_config(cfg, run, precision: str, template: str) -> dict:
