@@ -22,7 +22,7 @@ from desktune.report.progress import Reporter
 from desktune.train.checkpoint import latest_checkpoint, prune, resume_from, save_checkpoint
 from desktune.train.forward import mean_loss, row_loss_sum
 from desktune.train.optim import lr_at, make_optimizer
-from desktune.train.safety import catch_ctrl_c, diverged, plain_out_of_memory
+from desktune.train.safety import catch_ctrl_c, diverged, plain_out_of_memory, release_ctrl_c
 from desktune.train.state import TrainState
 
 
@@ -123,6 +123,7 @@ def train(cfg, run, samples: int = 3, resume: bool = False, allow_changes: bool 
             report.say(f"interrupted: checkpoint written at step {state.step}; continue with --resume")
             raise KeyboardInterrupt
 
+    release_ctrl_c()
     report.end_steps()
     state.stop_reason = state.stop_reason or f"finished all {total} steps"
     model = accelerator.unwrap_model(model)

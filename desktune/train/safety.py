@@ -24,6 +24,14 @@ def catch_ctrl_c():
     return lambda: bool(pressed)
 
 
+def release_ctrl_c() -> None:
+    """After the steps, Ctrl-C stops at once again."""
+    try:
+        signal.signal(signal.SIGINT, signal.default_int_handler)
+    except ValueError:
+        pass
+
+
 class plain_out_of_memory:
     """Device out-of-memory becomes one clear error with what to change."""
 
