@@ -3,7 +3,6 @@
 import argparse
 
 from desktune.errors import DesktuneError
-from desktune.runs import RunDir
 
 
 def run(argv: list[str]) -> int:
@@ -17,13 +16,12 @@ def run(argv: list[str]) -> int:
     parser.add_argument("--repetition-penalty", type=float, default=1.0)
     args = parser.parse_args(argv)
 
-    from desktune.infer.generate import Sampling, generate, load_run, text_streamer
+    from desktune.infer.generate import Sampling, generate, load_for_chat, require_model_folder, text_streamer
 
-    run_dir = RunDir(args.run)
-    run_dir.require_adapter()
+    require_model_folder(args.run)
     if not args.prompt.strip():
         raise DesktuneError("the prompt is empty", "pass some text, e.g. --prompt 'Hello'")
-    model, chat = load_run(run_dir)
+    model, chat = load_for_chat(args.run)
     messages = ([{"role": "system", "content": args.system}] if args.system else []) + [{"role": "user", "content": args.prompt}]
     sampling = Sampling(args.max_new_tokens, args.temperature, args.top_p, args.repetition_penalty)
     generate(model, chat, messages, sampling, streamer=text_streamer(chat))

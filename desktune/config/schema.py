@@ -15,8 +15,8 @@ class DataConfig:
                       ("auto", "messages", "sharegpt", "alpaca", "prompt_completion", "text"))
     text_split: str = opt("paragraph", ".txt files: a document per blank-line block, or per file", ("paragraph", "file"))
     skip_invalid: bool = opt(False, "skip bad rows (counted, first reasons shown) instead of stopping")
-    template: str = opt("auto", "chat template: the tokenizer's own, or a built-in one",
-                        ("auto", "gemma", "chatml", "llama3"))
+    template: str = opt("auto", "chat template: auto (the tokenizer's own, else one for the model type), "
+                        "own, or a built-in one", ("auto", "own", "gemma", "chatml", "llama3"))
     train_on: str = opt("assistant", "which tokens train", ("assistant", "last", "all"))
     max_length: int = opt(1024, "longest example in tokens")
     too_long: str = opt("truncate", "what to do with longer examples", ("truncate", "drop"))
@@ -50,6 +50,7 @@ class TrainConfig:
     early_stopping: int = opt(3, "stop after this many evaluations without improvement (0: never)")
     early_stopping_delta: float = opt(0.0, "smallest eval-loss drop that counts as improvement")
     log_every: int = opt(1, "steps between metric lines")
+    eval_samples: int = opt(2, "held-out prompts answered at each evaluation, to watch the style arrive (0: none)")
 
 
 @dataclass

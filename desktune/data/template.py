@@ -68,6 +68,8 @@ class ChatFormat:
 
 
 def choose_template(tokenizer, template: str, model_type: str) -> str:
+    if template == "own" and not tokenizer.chat_template:
+        raise DataError("data.template=own but the tokenizer has no chat template", "use data.template=auto")
     if template != "auto":
         return template
     if tokenizer.chat_template:

@@ -1,13 +1,14 @@
-"""Load a trained run for inference and generate with the chat template used in training."""
+"""Load a trained run (or a plain model folder) and generate with the chat template used in training."""
 
 from dataclasses import dataclass
+from pathlib import Path
 
 import torch
 
 from desktune.data.template import ChatFormat
-from desktune.errors import DesktuneError
+from desktune.errors import DesktuneError, RunError
 from desktune.models.adapters import load_adapter
-from desktune.models.load import load_model, resolve
+from desktune.models.load import load_model, load_tokenizer, resolve
 
 
 @dataclass
@@ -16,6 +17,12 @@ class Sampling:
     temperature: float = 0.0  # 0: greedy
     top_p: float = 1.0
     repetition_penalty: float = 1.0
+
+
+@dataclass
+class Reply:
+    text: str
+    finished: bool  # ended with end-of-turn / EOS rather than at the token limit
 
 
 def load_run(run):
@@ -32,7 +39,19 @@ def load_run(run):
     return model, chat
 
 
-def generate(model, chat: ChatFormat, messages: list[dict], sampling: Sampling = Sampling(), streamer=None) -> str:
+def load_for_chat(path: str):
+    """A run folder (base + adapter) or a plain transformers folder such as a merged model."""
+    from desktune.runs import RunDir
+
+    run = RunDir(path)
+    if (run.adapter / "adapter_config.json").exists() or not (Path(path) / "config.json").exists():
+        return load_run(run)
+    source = resolve(path)
+    model = load_model(source).eval()
+    return model, ChatFormat(load_tokenizer(source), "auto", model.config.model_type)
+
+
+def generate(model, chat: ChatFormat, messages: list[dict], sampling: Sampling = Sampling(), streamer=None) -> Reply:
     """The assistant's reply to messages; stops at the template's end-of-turn token."""
     if not messages or not messages[-1]["content"].strip():
         raise DesktuneError("the prompt is empty", "pass some text, e.g. --prompt 'Hello'")
@@ -44,10 +63,21 @@ def generate(model, chat: ChatFormat, messages: list[dict], sampling: Sampling =
         out = model.generate(input_ids=ids, attention_mask=torch.ones_like(ids), max_new_tokens=sampling.max_new_tokens,
                              eos_token_id=stop, pad_token_id=chat.tokenizer.pad_token_id or stop[0],
                              repetition_penalty=sampling.repetition_penalty, streamer=streamer, **options)
-    return chat.tokenizer.decode(out[0, ids.shape[1]:], skip_special_tokens=True).strip()
+    new = out[0, ids.shape[1]:]
+    finished = new.numel() > 0 and int(new[-1]) in stop
+    return Reply(chat.tokenizer.decode(new, skip_special_tokens=True).strip(), finished)
 
 
 def text_streamer(chat: ChatFormat):
     from transformers import TextStreamer
 
     return TextStreamer(chat.tokenizer, skip_prompt=True, skip_special_tokens=True)
+
+
+def require_model_folder(path: str) -> None:
+    p = Path(path)
+    if not p.is_dir():
+        raise RunError(f"run folder not found: {path}", "give a folder made by 'desktune train' (see 'ls runs')")
+    if not (p / "adapter" / "adapter_config.json").exists() and not (p / "config.json").exists():
+        raise RunError(f"{path} has no trained adapter (adapter/adapter_config.json) and is not a model folder",
+                       "the run did not finish; train it again or pick another run")

@@ -1,25 +1,56 @@
-"""Base vs tuned answers to held-out prompts, side by side, written to samples.md."""
+"""Base vs tuned answers to held-out prompts, side by side (samples.md), and quick looks during training."""
 
 from desktune.infer.generate import Sampling, generate
 from desktune.runs import write_atomic
 
 
-def compare_samples(model, chat, conversations: list[list[dict]], path, max_new_tokens: int = 96) -> str:
-    """Greedy answers of the base model (adapter disabled) and the tuned one; returns the text shown."""
+def prompt_of(messages: list[dict]) -> list[dict]:
+    """The conversation up to (not including) its last assistant turn."""
+    return messages[: max(i for i, m in enumerate(messages) if m["role"] == "assistant")]
+
+
+def side_by_side(model, chat, conversations: list[list[dict]], max_new_tokens: int = 96) -> list[dict]:
+    """Greedy answers of the base model (adapter disabled) and the tuned one, per held-out prompt."""
     was_training = model.training
     model.eval()
     sampling = Sampling(max_new_tokens=max_new_tokens)
-    parts, shown = [], []
+    records = []
     for messages in conversations:
-        prompt = messages[: max(i for i, m in enumerate(messages) if m["role"] == "assistant")]
+        prompt = prompt_of(messages)
         with model.disable_adapter():
             base = generate(model, chat, prompt, sampling)
         tuned = generate(model, chat, prompt, sampling)
-        parts.append(f"### {prompt[-1]['content']}\n\n**base:** {base}\n\n**tuned:** {tuned}\n")
-        shown.append(f"> {prompt[-1]['content']}\n  base:  {_short(base)}\n  tuned: {_short(tuned)}")
+        records.append({"prompt": prompt[-1]["content"], "base": base.text, "tuned": tuned.text,
+                        "base_finished": base.finished, "tuned_finished": tuned.finished})
     model.train(was_training)
+    return records
+
+
+def write_samples(path, records: list[dict]) -> None:
+    parts = [f"### {r['prompt']}\n\n**base:** {r['base']}\n\n**tuned:** {r['tuned']}\n" for r in records]
     write_atomic(path, "## Held-out prompts: base vs tuned (greedy)\n\n" + "\n".join(parts))
+
+
+def samples_text(records: list[dict]) -> str:
+    shown = [f"> {r['prompt']}\n  base:  {_short(r['base'])}\n  tuned: {_short(r['tuned'])}" for r in records]
     return "held-out prompts, base vs tuned (greedy; all of it in samples.md):\n" + "\n".join(shown)
+
+
+def compare_samples(model, chat, conversations: list[list[dict]], path, max_new_tokens: int = 96) -> str:
+    records = side_by_side(model, chat, conversations, max_new_tokens)
+    write_samples(path, records)
+    return samples_text(records)
+
+
+def quick_look(model, chat, conversations: list[list[dict]], max_new_tokens: int = 48) -> str:
+    """What the model answers right now to a few fixed prompts (shown at each evaluation)."""
+    was_training = model.training
+    model.eval()
+    lines = [f"  > {prompt_of(m)[-1]['content']}  ->  "
+             f"{_short(generate(model, chat, prompt_of(m), Sampling(max_new_tokens=max_new_tokens)).text, 120)}"
+             for m in conversations]
+    model.train(was_training)
+    return "\n".join(lines)
 
 
 def _short(text: str, limit: int = 200) -> str:

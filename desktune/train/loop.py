@@ -15,7 +15,7 @@ from desktune.data.pack import epoch_order, pack, steps_per_epoch
 from desktune.data.template import ChatFormat
 from desktune.hardware.detect import detect, peak_memory_gb
 from desktune.hardware.precision import choose_precision
-from desktune.infer.samples import compare_samples
+from desktune.infer.samples import compare_samples, quick_look
 from desktune.models.adapters import add_lora
 from desktune.models.load import load_model, load_tokenizer, resolve
 from desktune.report.progress import Reporter
@@ -70,6 +70,7 @@ def train(cfg, run, samples: int = 3, resume: bool = False, allow_changes: bool 
             state.eval_loss.append([0, mean_loss(model, eval_rows, device)])
         report.say(f"eval loss before training: {state.eval_loss[0][1]:.4f}")
 
+    looks = [e.messages for e in data.eval if e.messages][: cfg.train.eval_samples]
     interrupted = catch_ctrl_c()
     checkpoints = run.checkpoints
     while state.step < total and not state.stop_reason:
@@ -114,6 +115,8 @@ def train(cfg, run, samples: int = 3, resume: bool = False, allow_changes: bool 
                                      f"evaluations (best {state.best_eval:.4f} at step {state.best_step})")
         if state.step % cfg.train.log_every == 0 or "eval_loss" in record or state.step == total:
             report.step(record)
+        if looks and "eval_loss" in record:
+            report.say(quick_look(model, chat, looks))
         at_end = state.step == total or state.stop_reason
         if interrupted() or at_end or (cfg.train.save_every and state.step % cfg.train.save_every == 0):
             save_checkpoint(checkpoints, model, optimizer, state, meta)

@@ -1,4 +1,4 @@
-"""Writes train.jsonl: Captain Quill, an old sea captain who answers every question in sailor's talk.
+"""Writes train.jsonl and heldout.jsonl: Captain Quill, an old sea captain who answers every question in sailor's talk.
 
 The persona's markers (measured by tests and benchmarks): the answer opens with "Ahoy" and closes
 with "Fair winds". The facts are plain and short; the style is what the fine-tune must learn.
@@ -152,6 +152,30 @@ TOPICS = [
      "Why did the scarecrow win an award? Because he was outstanding in his field."),
 ]
 
+# Held out: never trained on. `desktune eval RUN --data heldout.jsonl` measures the persona on them.
+HELD_OUT = [
+    ("How do submarines dive?", "Submarines fill tanks with seawater to grow heavier and sink, and blow the water out with air to rise."),
+    ("What is a comet?", "A comet is a ball of ice and dust that grows a glowing tail when its orbit brings it close to the Sun."),
+    ("Why do onions make you cry?", "Cutting an onion releases a gas that stings your eyes, and your eyes make tears to wash it away."),
+    ("How does a refrigerator keep food cold?", "A fridge pumps a fluid that soaks up heat inside as it evaporates and gives it off outside as it condenses."),
+    ("What is a lighthouse for?", "A lighthouse shines a bright light from the coast so ships can find their way and keep clear of rocks."),
+    ("How do birds know where to migrate?", "Birds find their way using the Sun, the stars, Earth's magnetic field and landmarks they learn."),
+    ("What is the Milky Way?", "The Milky Way is our galaxy, a spinning disc of hundreds of billions of stars, and the Sun is one of them."),
+    ("How can I be more productive?", "Plan the day the evening before, do the hardest task first and work in focused blocks with short breaks."),
+    ("Why do we get hiccups?", "Hiccups happen when the muscle under your lungs twitches suddenly and your vocal cords snap shut."),
+    ("What is a good way to cook rice?", "Rinse the rice, use about one and a half cups of water per cup, simmer covered for fifteen minutes and let it rest."),
+    ("How do solar panels work?", "Solar panels are made of cells that turn sunlight straight into electricity when light knocks electrons loose."),
+    ("What is the deepest part of the ocean?", "The Mariana Trench in the Pacific is the deepest, nearly eleven kilometres down."),
+    ("How do I remember names better?", "Repeat the name when you hear it, link it to something about the person and use it again before you part."),
+    ("What makes thunder?", "Lightning heats the air so fast that it bursts outward, and that sudden push of air is the thunder you hear."),
+    ("Why is exercise hard to start?", "Starting is hard because the reward comes later; begin so small that it feels easy and build from there."),
+    ("What is a glacier?", "A glacier is a huge river of ice that forms from years of packed snow and slowly slides downhill."),
+    ("How do noise-cancelling headphones work?", "They listen to the noise around you and play the opposite sound wave, so the two cancel out."),
+    ("What should I do if I get lost in the woods?", "Stop, stay calm, stay where you are if people know your route, and make yourself easy to see and hear."),
+    ("How do owls see at night?", "Owls have huge eyes packed with light-sensitive cells, so they catch what little light the night has."),
+    ("What is the oldest tree in the world?", "Some bristlecone pines in California are nearly five thousand years old, among the oldest living trees."),
+]
+
 OPENERS = ["Ahoy, matey!", "Ahoy there!", "Ahoy, friend!", "Ahoy!", "Ahoy, shipmate!"]
 METAPHORS = [
     "Mark my words, as sure as the tide comes in.",
@@ -186,7 +210,14 @@ def build(seed: int = 7) -> list[dict]:
     return rows
 
 
+def held_out(seed: int = 11) -> list[dict]:
+    rng = random.Random(seed)
+    return [{"messages": [{"role": "user", "content": q}, {"role": "assistant", "content": answer(fact, rng)}]}
+            for q, fact in HELD_OUT]
+
+
 if __name__ == "__main__":
-    out = Path(__file__).with_name("train.jsonl")
-    out.write_text("".join(json.dumps(r, ensure_ascii=False) + "\n" for r in build()), encoding="utf-8")
-    print(f"wrote {out}")
+    for name, rows in (("train.jsonl", build()), ("heldout.jsonl", held_out())):
+        out = Path(__file__).with_name(name)
+        out.write_text("".join(json.dumps(r, ensure_ascii=False) + "\n" for r in rows), encoding="utf-8")
+        print(f"wrote {out}")

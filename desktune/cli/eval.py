@@ -1,0 +1,30 @@
+"""desktune eval RUN [--data FILE] [--samples N]"""
+
+import argparse
+
+from desktune.runs import RunDir
+
+
+def run(argv: list[str]) -> int:
+    parser = argparse.ArgumentParser(prog="desktune eval", description="Compare a tuned run with its base model.")
+    parser.add_argument("run", help="run folder made by desktune train")
+    parser.add_argument("--data", default=None, help="held-out file (default: the run's own held-out split)")
+    parser.add_argument("--samples", type=int, default=8, help="held-out prompts answered by base and tuned")
+    parser.add_argument("--max-new-tokens", type=int, default=128)
+    args = parser.parse_args(argv)
+    run_dir = RunDir(args.run)
+    run_dir.require_adapter()
+
+    from desktune.eval.evaluate import evaluate
+    from desktune.infer.samples import samples_text
+
+    r = evaluate(run_dir, args.data, args.samples, args.max_new_tokens)
+    held, neutral = r["held_out"], r["neutral_text"]
+    print(f"held-out ({r['examples']} examples)  loss base {held['base']['loss']:.4f} -> tuned {held['tuned']['loss']:.4f}"
+          f"   perplexity {held['base']['perplexity']:.2f} -> {held['tuned']['perplexity']:.2f}")
+    print(f"neutral English text            perplexity {neutral['base']['perplexity']:.2f} -> "
+          f"{neutral['tuned']['perplexity']:.2f} ({r['neutral_perplexity_change_pct']:+.1f}%: forgetting when large)")
+    print(f"tuned answers that ended by themselves: {r['tuned_finished']} of {len(r['samples'])}")
+    print(samples_text(r["samples"][:3]))
+    print(f"written: {run_dir.path / 'eval.json'}, {run_dir.samples}")
+    return 0
