@@ -19,6 +19,11 @@ def example_rows(n: int | None = None) -> list[dict]:
     return rows[:n] if n else rows
 
 
+def write_jsonl(path: Path, rows: list[dict]) -> Path:
+    path.write_text("".join(json.dumps(r) + "\n" for r in rows), encoding="utf-8")
+    return path
+
+
 def build_tokenizer():
     from tokenizers import Tokenizer, decoders, models, pre_tokenizers, trainers
     from transformers import PreTrainedTokenizerFast
@@ -64,10 +69,3 @@ def tiny_models(tmp_path_factory) -> dict[str, Path]:
         tokenizer.save_pretrained(folder)
         folders[arch] = folder
     return folders
-
-
-@pytest.fixture
-def persona_file(tmp_path) -> Path:
-    path = tmp_path / "persona.jsonl"
-    path.write_text("".join(json.dumps(r) + "\n" for r in example_rows(48)))
-    return path

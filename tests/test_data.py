@@ -4,6 +4,7 @@ import json
 
 import pytest
 
+from conftest import write_jsonl
 from desktune.cli import main
 from desktune.config import load_config
 from desktune.data.dataset import load_examples
@@ -30,11 +31,6 @@ def chat(tiny_models):
 
 def data_cfg(*overrides):
     return load_config(None, list(overrides)).data
-
-
-def write_jsonl(path, rows):
-    path.write_text("".join(json.dumps(r) + "\n" for r in rows), encoding="utf-8")
-    return path
 
 
 def encoded(spec, chat, *overrides):

@@ -10,15 +10,14 @@ import time
 
 import pytest
 
-from conftest import example_rows
+from conftest import example_rows, write_jsonl
 from desktune.cli import main
 
 
 @pytest.fixture(scope="module")
 def run(tiny_models, tmp_path_factory):
     folder = tmp_path_factory.mktemp("infer")
-    data = folder / "d.jsonl"
-    data.write_text("".join(json.dumps(r) + "\n" for r in example_rows(30)))
+    data = write_jsonl(folder / "d.jsonl", example_rows(30))
     out = folder / "run"
     assert main(["train", f"model={tiny_models['qwen2']}", f"data.train={data}", f"output={out}", "data.eval=0.2",
                  "train.max_steps=6", "train.lr=1e-2", "train.eval_samples=0", "--samples=0"]) == 0
@@ -36,8 +35,7 @@ def test_eval_compares_base_and_tuned_and_checks_forgetting(run, capsys):
 
 
 def test_eval_on_a_given_file(run, tmp_path):
-    data = tmp_path / "held.jsonl"
-    data.write_text("".join(json.dumps(r) + "\n" for r in example_rows(40)[30:]))
+    data = write_jsonl(tmp_path / "held.jsonl", example_rows(40)[30:])
     assert main(["eval", str(run), "--data", str(data), "--samples", "1", "--max-new-tokens", "4"]) == 0
     assert json.loads((run / "eval.json").read_text())["examples"] == 10
 

@@ -12,7 +12,7 @@ import pytest
 import torch
 from safetensors.torch import load_file
 
-from conftest import example_rows
+from conftest import example_rows, write_jsonl
 from desktune.cli import main
 
 STEPS = 12
@@ -20,9 +20,7 @@ STEPS = 12
 
 @pytest.fixture(scope="module")
 def data_file(tmp_path_factory):
-    path = tmp_path_factory.mktemp("resume") / "d.jsonl"
-    path.write_text("".join(json.dumps(r) + "\n" for r in example_rows(40)))
-    return path
+    return write_jsonl(tmp_path_factory.mktemp("resume") / "d.jsonl", example_rows(40))
 
 
 def train_args(model, data, out, *extra):
@@ -117,8 +115,7 @@ def test_absurd_learning_rate_stops_on_nan_and_keeps_the_last_good_checkpoint(ti
 
 
 def test_early_stopping_keeps_the_best_adapter(tiny_models, tmp_path):
-    data = tmp_path / "small.jsonl"
-    data.write_text("".join(json.dumps(r) + "\n" for r in example_rows(30)))
+    data = write_jsonl(tmp_path / "small.jsonl", example_rows(30))
     run = tmp_path / "run"
     assert main(["train", f"model={tiny_models['llama']}", f"data.train={data}", f"output={run}", "data.eval=0.25",
                  "train.max_steps=30", "train.batch_size=4", "train.eval_every=2", "train.early_stopping=2",

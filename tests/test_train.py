@@ -5,7 +5,7 @@ import json
 import pytest
 import torch
 
-from conftest import example_rows
+from conftest import example_rows, write_jsonl
 from desktune.cli import main
 from desktune.runs import RunDir
 
@@ -13,8 +13,7 @@ from desktune.runs import RunDir
 @pytest.fixture(scope="module")
 def tiny_run(tiny_models, tmp_path_factory):
     folder = tmp_path_factory.mktemp("run-data")
-    data = folder / "persona.jsonl"
-    data.write_text("".join(json.dumps(r) + "\n" for r in example_rows(60)))
+    data = write_jsonl(folder / "persona.jsonl", example_rows(60))
     run = folder / "run"
     args = ["train", f"model={tiny_models['llama']}", f"data.train={data}", f"output={run}", "data.eval=0.2",
             "train.max_steps=24", "train.lr=1e-2", "train.batch_size=8", "train.eval_every=8", "lora.r=8",
@@ -96,8 +95,7 @@ def test_same_data_in_two_formats_trains_identically(tiny_models, tmp_path):
                                     "value": m["content"]} for m in r["messages"]]} for r in rows]
     losses = []
     for name, data in (("messages", rows), ("sharegpt", sharegpt)):
-        path = tmp_path / f"{name}.jsonl"
-        path.write_text("".join(json.dumps(r) + "\n" for r in data))
+        path = write_jsonl(tmp_path / f"{name}.jsonl", data)
         run = tmp_path / f"run-{name}"
         assert main(["train", f"model={tiny_models['qwen2']}", f"data.train={path}", f"output={run}",
                      "train.max_steps=3", "train.batch_size=4", "train.lr=1e-2", "--samples=0"]) == 0
