@@ -22,7 +22,6 @@ class RunDir:
     adapter = property(lambda self: self.path / "adapter")
     summary = property(lambda self: self.path / "summary.json")
     samples = property(lambda self: self.path / "samples.md")
-
     checkpoints = property(lambda self: self.path / "checkpoints")
 
     def create(self, overwrite: bool) -> None:
@@ -52,14 +51,20 @@ class RunDir:
             raise RunError(f"{self.path} has no trained adapter (adapter/adapter_config.json)",
                            "the run did not finish; train it again or pick another run")
 
+    def require_model(self) -> None:
+        """A run folder with an adapter, or a plain transformers model folder (a merged model)."""
+        if self.path.is_dir() and (self.path / "config.json").exists():
+            return
+        self.require_adapter()
+
     def read_config(self) -> dict:
         return yaml.safe_load(self.config.read_text())
 
     def write_json(self, path: Path, obj) -> None:
         write_atomic(path, json.dumps(obj, indent=2, default=str) + "\n")
 
-    def write_yaml(self, path: Path, obj) -> None:
-        write_atomic(path, yaml.safe_dump(obj, sort_keys=False))
+    def write_yaml(self, path: Path, obj, header: str = "") -> None:
+        write_atomic(path, header + yaml.safe_dump(obj, sort_keys=False))
 
 
 def write_atomic(path: Path, text: str) -> None:

@@ -4,6 +4,7 @@ import argparse
 import contextlib
 
 from desktune.errors import RunError
+from desktune.runs import RunDir
 
 HELP = "commands: /reset (new conversation), /system TEXT (set a system prompt), /quit"
 
@@ -19,9 +20,9 @@ def run(argv: list[str]) -> int:
     parser.add_argument("--max-new-tokens", type=int, default=256)
     args = parser.parse_args(argv)
 
-    from desktune.infer.generate import Sampling, generate, load_for_chat, require_model_folder, text_streamer
+    from desktune.infer.generate import Sampling, generate, load_for_chat, text_streamer
 
-    require_model_folder(args.run)
+    RunDir(args.run).require_model()
     model, chat = load_for_chat(args.run)
     if args.base and not hasattr(model, "disable_adapter"):
         raise RunError(f"{args.run} is a plain model folder: there is no adapter to switch off", "drop --base")

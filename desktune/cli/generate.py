@@ -3,6 +3,7 @@
 import argparse
 
 from desktune.errors import DesktuneError
+from desktune.runs import RunDir
 
 
 def run(argv: list[str]) -> int:
@@ -16,9 +17,9 @@ def run(argv: list[str]) -> int:
     parser.add_argument("--repetition-penalty", type=float, default=1.0)
     args = parser.parse_args(argv)
 
-    from desktune.infer.generate import Sampling, generate, load_for_chat, require_model_folder, text_streamer
+    from desktune.infer.generate import Sampling, generate, load_for_chat, text_streamer
 
-    require_model_folder(args.run)
+    RunDir(args.run).require_model()
     if not args.prompt.strip():
         raise DesktuneError("the prompt is empty", "pass some text, e.g. --prompt 'Hello'")
     model, chat = load_for_chat(args.run)

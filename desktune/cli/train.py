@@ -1,4 +1,4 @@
-"""desktune train [CONFIG] [key=value ...] [--overwrite]"""
+"""desktune train [CONFIG] [key=value ...] [--overwrite | --resume [--allow-changes]]"""
 
 import argparse
 from pathlib import Path

@@ -6,7 +6,7 @@ from pathlib import Path
 import torch
 
 from desktune.data.template import ChatFormat
-from desktune.errors import DesktuneError, RunError
+from desktune.errors import DesktuneError
 from desktune.models.adapters import load_adapter
 from desktune.models.load import load_model, load_tokenizer, resolve
 
@@ -72,12 +72,3 @@ def text_streamer(chat: ChatFormat):
     from transformers import TextStreamer
 
     return TextStreamer(chat.tokenizer, skip_prompt=True, skip_special_tokens=True)
-
-
-def require_model_folder(path: str) -> None:
-    p = Path(path)
-    if not p.is_dir():
-        raise RunError(f"run folder not found: {path}", "give a folder made by 'desktune train' (see 'ls runs')")
-    if not (p / "adapter" / "adapter_config.json").exists() and not (p / "config.json").exists():
-        raise RunError(f"{path} has no trained adapter (adapter/adapter_config.json) and is not a model folder",
-                       "the run did not finish; train it again or pick another run")

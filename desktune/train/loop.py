@@ -160,9 +160,8 @@ def _resolved_config(cfg, run, precision: str, template: str) -> dict:
 
 
 def _write_resolved_config(run, resolved: dict, decisions: dict) -> None:
-    run.write_yaml(run.config, resolved)
-    header = "".join(f"# {k}: {v}\n" for k, v in decisions.items())
-    run.config.write_text("# resolved by desktune; every 'auto' decided:\n" + header + run.config.read_text())
+    header = "# resolved by desktune; every 'auto' decided:\n" + "".join(f"# {k}: {v}\n" for k, v in decisions.items())
+    run.write_yaml(run.config, resolved, header)
 
 
 def _save_adapter(model, tokenizer, folder) -> None:
