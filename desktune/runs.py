@@ -44,6 +44,30 @@ class RunDir:
                     if line.strip() and json.loads(line)["step"] <= step]
             write_atomic(self.metrics, "".join(kept))
 
+    running_file = property(lambda self: self.path / "running.pid")
+    failed_file = property(lambda self: self.path / "failed.json")
+
+    def mark_running(self) -> None:
+        self.failed_file.unlink(missing_ok=True)
+        write_atomic(self.running_file, str(os.getpid()))
+
+    def mark_failed(self, message: str) -> None:
+        self.write_json(self.failed_file, {"error": message})
+
+    def mark_stopped(self) -> None:
+        self.running_file.unlink(missing_ok=True)
+
+    def status(self) -> str:
+        """running | finished | stopped early | failed | resumable | incomplete"""
+        if self.running_file.exists() and _alive(int(self.running_file.read_text() or 0)):
+            return "running"
+        if self.summary.exists():
+            reason = json.loads(self.summary.read_text()).get("stop_reason", "")
+            return "stopped early" if reason.startswith("early stopping") else "finished"
+        if self.failed_file.exists():
+            return "failed"
+        return "resumable" if any(self.checkpoints.glob("step-*")) else "incomplete"
+
     def require_adapter(self) -> None:
         if not self.path.is_dir():
             raise RunError(f"run folder not found: {self.path}", "give a folder made by 'desktune train' (see 'ls runs')")
@@ -77,3 +101,20 @@ def write_atomic(path: Path, text: str) -> None:
     except BaseException:
         Path(tmp).unlink(missing_ok=True)
         raise
+
+
+def list_runs(folder: str | Path) -> list[RunDir]:
+    """Run folders (those with a config.yaml) directly under folder, oldest first."""
+    root = Path(folder)
+    if not root.is_dir():
+        raise RunError(f"no runs folder at {root}", "train something first, or give the folder that holds your runs")
+    runs = [RunDir(p) for p in root.iterdir() if (p / "config.yaml").exists()]
+    return sorted(runs, key=lambda r: r.config.stat().st_mtime)
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except (OSError, ValueError):
+        return False
+    return pid > 0

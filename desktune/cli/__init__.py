@@ -10,7 +10,9 @@ VERBS = {"train": "fine-tune a model (no CONFIG: the bundled persona example)",
          "generate": "answer one prompt with a trained run",
          "data": "data check FILE: format, counts, lengths and trained tokens, before training",
          "eval": "held-out loss and perplexity, base vs tuned, forgetting check, side-by-side answers",
-         "chat": "chat with a trained run (streaming, /reset, /system)"}
+         "chat": "chat with a trained run (streaming, /reset, /system)",
+         "report": "write report.md and loss.png for a run",
+         "runs": "list runs (runs [DIR]) or compare two (runs compare A B)"}
 
 USAGE = "usage: desktune VERB [args]  (desktune VERB --help)\n\n" + "\n".join(f"  {v:<10} {h}" for v, h in VERBS.items())
 

@@ -30,9 +30,20 @@ def run(argv: list[str]) -> int:
     elif not run_dir.path.is_dir():
         raise RunError(f"nothing to resume: {run_dir.path} does not exist", "drop --resume to start a new run")
 
+    from desktune.report.summary import write_report
     from desktune.train.loop import train  # torch and transformers load only when training starts
 
-    train(cfg, run_dir, samples=args.samples, resume=args.resume, allow_changes=args.allow_changes)
+    run_dir.mark_running()
+    try:
+        train(cfg, run_dir, samples=args.samples, resume=args.resume, allow_changes=args.allow_changes)
+    except KeyboardInterrupt:
+        raise  # a checkpoint was written: the run is resumable, not failed
+    except BaseException as e:
+        run_dir.mark_failed(getattr(e, "message", None) or f"{type(e).__name__}: {e}")
+        raise
+    finally:
+        run_dir.mark_stopped()
+    write_report(run_dir)
     print(f"run folder: {run_dir.path}\ntry: desktune generate {run_dir.path} --prompt 'Hello!'")
     return 0
 

@@ -117,3 +117,15 @@ def _is_fraction(value: str) -> bool:
         return 0 <= float(value) < 1
     except ValueError:
         return False
+
+
+def differences(old: dict, new: dict, prefix: str = "") -> list[str]:
+    """'key old -> new' for every dotted key whose value differs between two config dicts."""
+    out = []
+    for key in sorted(set(old) | set(new)):
+        a, b = old.get(key), new.get(key)
+        if isinstance(a, dict) and isinstance(b, dict):
+            out += differences(a, b, f"{prefix}{key}.")
+        elif a != b:
+            out.append(f"{prefix}{key} {a!r} -> {b!r}")
+    return out

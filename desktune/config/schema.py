@@ -50,6 +50,7 @@ class TrainConfig:
     early_stopping: int = opt(3, "stop after this many evaluations without improvement (0: never)")
     early_stopping_delta: float = opt(0.0, "smallest eval-loss drop that counts as improvement")
     log_every: int = opt(1, "steps between metric lines")
+    report_to: str = opt("none", "also log metrics to TensorBoard (run/tensorboard)", ("none", "tensorboard"))
     eval_samples: int = opt(2, "held-out prompts answered at each evaluation, to watch the style arrive (0: none)")
 
 

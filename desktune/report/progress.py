@@ -13,8 +13,9 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn
 
 
 class Reporter:
-    def __init__(self, run, total_steps: int):
+    def __init__(self, run, total_steps: int, report_to: str = "none"):
         self.run, self.total = run, total_steps
+        self.tensorboard = _tensorboard_writer(run.path / "tensorboard") if report_to == "tensorboard" else None
         self.console = Console(highlight=False)
         self.started = time.perf_counter()
         self.metrics = open(run.metrics, "a", encoding="utf-8")
@@ -32,6 +33,11 @@ class Reporter:
     def step(self, record: dict) -> None:
         self.metrics.write(json.dumps(record) + "\n")
         self.metrics.flush()
+        if self.tensorboard is not None:
+            for key, value in record.items():
+                if key not in ("step", "epoch"):
+                    self.tensorboard.add_scalar(f"train/{key}", value, record["step"])
+            self.tensorboard.flush()
         parts = self._parts(record)
         line = "  ".join(parts)
         self._log(line)
@@ -53,6 +59,8 @@ class Reporter:
 
     def close(self) -> None:
         self.end_steps()
+        if self.tensorboard is not None:
+            self.tensorboard.close()
         self.metrics.close()
         self.log_file.close()
 
@@ -69,6 +77,16 @@ class Reporter:
     def _log(self, text: str) -> None:
         self.log_file.write(text + "\n")
         self.log_file.flush()
+
+
+def _tensorboard_writer(folder):
+    try:
+        from torch.utils.tensorboard import SummaryWriter
+    except ImportError:
+        from desktune.errors import ConfigError
+
+        raise ConfigError("train.report_to=tensorboard needs the tensorboard package", "pip install tensorboard") from None
+    return SummaryWriter(log_dir=str(folder))
 
 
 def _clock(seconds: float) -> str:

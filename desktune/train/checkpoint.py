@@ -11,6 +11,7 @@ from pathlib import Path
 
 import torch
 
+from desktune.config.load import differences
 from desktune.errors import RunError
 from desktune.train.state import TrainState, rng_state, set_rng_state
 
@@ -60,24 +61,13 @@ def resume_from(folder: Path, model, optimizer, meta: dict, allow_changes: bool)
     if path is None:
         raise RunError(f"{folder.parent} has no checkpoint to resume from", "start it again with --overwrite")
     state, saved = load_checkpoint(path, model, optimizer)
-    changes = _differences(saved.get("config", {}), meta["config"])
+    changes = differences(saved.get("config", {}), meta["config"])
     if saved.get("data_fingerprint") != meta["data_fingerprint"]:
         changes.append("the training or eval data")
     if changes and not allow_changes:
         raise RunError(f"cannot resume {folder.parent}: changed since the checkpoint: {', '.join(changes)}",
                        "undo the change, or pass --allow-changes to resume anyway")
     return state
-
-
-def _differences(old: dict, new: dict, prefix: str = "") -> list[str]:
-    out = []
-    for key in sorted(set(old) | set(new)):
-        a, b = old.get(key), new.get(key)
-        if isinstance(a, dict) and isinstance(b, dict):
-            out += _differences(a, b, f"{prefix}{key}.")
-        elif a != b:
-            out.append(f"{prefix}{key} {a!r} -> {b!r}")
-    return out
 
 
 def prune(folder: Path, keep: int, best_step: int) -> None:

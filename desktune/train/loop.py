@@ -61,7 +61,7 @@ def train(cfg, run, samples: int = 3, resume: bool = False, allow_changes: bool 
     run.write_json(run.data_json, data.stats)
     _write_resolved_config(run, resolved, decisions)
 
-    report = Reporter(run, total)
+    report = Reporter(run, total, cfg.train.report_to)
     report.say(f"training {cfg.model} with LoRA r={cfg.lora.r} on {decisions['device']}, {precision}; "
                f"{len(data.train)} train / {len(data.eval)} eval examples, {total} steps"
                + (f"; resuming after step {state.step}" if state.step else ""))

@@ -1,0 +1,50 @@
+"""report.md: what a run was, what it did, and how it went, in one page beside loss.png."""
+
+import json
+
+from desktune.report.plot import plot_run, read_metrics
+from desktune.runs import write_atomic
+
+
+def write_report(run) -> None:
+    """Write report.md and loss.png for a run folder from the files training left there."""
+    summary = _read(run.summary)
+    data = _read(run.data_json)
+    metrics = read_metrics(run.metrics)
+    if metrics:
+        plot_run(metrics, run.path / "loss.png", f"{summary.get('model', run.path.name)}: {run.path.name}",
+                 summary.get("eval_loss_start"))
+    write_atomic(run.path / "report.md", _markdown(run, summary, data, metrics))
+
+
+def _markdown(run, s: dict, d: dict, metrics: list[dict]) -> str:
+    evals = [m["eval_loss"] for m in metrics if "eval_loss" in m]
+    speeds = [m["tokens_per_s"] for m in metrics]
+    lines = [f"# Run {run.path.name}", ""]
+    rows = [
+        ("model", s.get("model")), ("method", s.get("method")), ("device", s.get("device")),
+        ("precision", s.get("precision")),
+        ("data", f"{d.get('train_examples')} train / {d.get('eval_examples')} eval examples, "
+                 f"{d.get('train_tokens')} tokens ({d.get('trained_tokens')} trained) per epoch, "
+                 f"{d.get('truncated', 0)} truncated, {d.get('dropped', 0)} dropped"),
+        ("steps", f"{s.get('steps_done')} — {s.get('stop_reason')}"),
+        ("wall time", f"{s.get('seconds')} s"),
+        ("tokens/s", f"{sum(speeds) / len(speeds):.0f} mean" if speeds else None),
+        ("peak memory", f"{s.get('peak_memory_gb')} GB"),
+        ("train loss", f"{_f(s.get('loss_start'))} → {_f(s.get('loss_end'))}"),
+        ("eval loss", f"{_f(s.get('eval_loss_start'))} → best {_f(s.get('best_eval_loss'))} (step "
+                      f"{s.get('best_step')}) → end {_f(evals[-1] if evals else None)}"),
+    ]
+    lines += ["| | |", "|---|---|"] + [f"| {k} | {v} |" for k, v in rows if v is not None]
+    lines += ["", "![loss](loss.png)", ""]
+    if run.samples.exists():
+        lines += [run.samples.read_text()]
+    return "\n".join(lines) + "\n"
+
+
+def _read(path) -> dict:
+    return json.loads(path.read_text()) if path.exists() else {}
+
+
+def _f(x) -> str:
+    return f"{x:.4f}" if isinstance(x, (int, float)) else "—"
