@@ -16,6 +16,7 @@ def plot_run(metrics: list[dict], out: Path, title: str, eval_before: float | No
 
     matplotlib.use("Agg")  # files only, never a window
     import matplotlib.pyplot as plt
+    import numpy as np
 
     steps = [m["step"] for m in metrics]
     evals = [(0, eval_before)] if eval_before is not None else []
@@ -26,6 +27,11 @@ def plot_run(metrics: list[dict], out: Path, title: str, eval_before: float | No
     if evals:
         ax_loss.plot(*zip(*evals), "o-", label="eval loss (held out)", color="tab:orange")
     ax_loss.set_ylabel("loss")
+    if all("tokens" in m for m in metrics) and len(steps) > 1:
+        at_steps, tokens = [0] + steps, [0] + [m["tokens"] for m in metrics]
+        top = ax_loss.secondary_xaxis("top", functions=(lambda s: np.interp(s, at_steps, tokens),
+                                                         lambda t: np.interp(t, tokens, at_steps)))
+        top.set_xlabel("tokens seen")
     ax_loss.set_title(title)
     ax_loss.legend()
     ax_loss.grid(alpha=0.3)

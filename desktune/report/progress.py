@@ -35,7 +35,7 @@ class Reporter:
         self.metrics.flush()
         if self.tensorboard is not None:
             for key, value in record.items():
-                if key not in ("step", "epoch"):
+                if key not in ("step", "epoch", "tokens"):
                     self.tensorboard.add_scalar(f"train/{key}", value, record["step"])
             self.tensorboard.flush()
         parts = self._parts(record)

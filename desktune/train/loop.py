@@ -102,7 +102,7 @@ def train(cfg, run, samples: int = 3, resume: bool = False, allow_changes: bool 
         state.epoch = round(state.step / per_epoch, 3)
         state.tokens += sum(r.n_real for r in rows)
         state.loss.append([state.step, loss])
-        record = {"step": state.step, "epoch": state.epoch, "loss": loss, "lr": lr,
+        record = {"step": state.step, "epoch": state.epoch, "tokens": state.tokens, "loss": loss, "lr": lr,
                   "tokens_per_s": sum(r.n_real for r in rows) / (time.perf_counter() - t0),
                   "memory_gb": peak_memory_gb(facts.kind)}
         if eval_rows and (state.step == total or (cfg.train.eval_every and state.step % cfg.train.eval_every == 0)):
