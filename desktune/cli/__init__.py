@@ -11,6 +11,7 @@ VERBS = {"train": "fine-tune a model (no CONFIG: the bundled persona example)",
          "data": "data check FILE: format, counts, lengths and trained tokens, before training",
          "eval": "held-out loss and perplexity, base vs tuned, forgetting check, side-by-side answers",
          "chat": "chat with a trained run (streaming, /reset, /system)",
+         "merge": "merge a run's adapter into its base: a plain transformers model folder",
          "report": "write report.md and loss.png for a run",
          "runs": "list runs (runs [DIR]) or compare two (runs compare A B)"}
 
