@@ -17,6 +17,7 @@ def plot_run(metrics: list[dict], out: Path, title: str, eval_before: float | No
     matplotlib.use("Agg")  # files only, never a window
     import matplotlib.pyplot as plt
     import numpy as np
+    from matplotlib.ticker import MaxNLocator
 
     steps = [m["step"] for m in metrics]
     evals = [(0, eval_before)] if eval_before is not None else []
@@ -32,6 +33,7 @@ def plot_run(metrics: list[dict], out: Path, title: str, eval_before: float | No
         top = ax_loss.secondary_xaxis("top", functions=(lambda s: np.interp(s, at_steps, tokens),
                                                          lambda t: np.interp(t, tokens, at_steps)))
         top.set_xlabel("tokens seen")
+        top.xaxis.set_major_locator(MaxNLocator(6))
     ax_loss.set_title(title)
     ax_loss.legend()
     ax_loss.grid(alpha=0.3)
