@@ -29,7 +29,9 @@ def plot_run(metrics: list[dict], out: Path, title: str, eval_before: float | No
         ax_loss.plot(*zip(*evals), "o-", label="eval loss (held out)", color="tab:orange")
     ax_loss.set_ylabel("loss")
     if all("tokens" in m for m in metrics) and len(steps) > 1:
+        # (0, 0) and a point past the end keep the mapping linear beyond the data, where the axis margins are
         at_steps, tokens = [0] + steps, [0] + [m["tokens"] for m in metrics]
+        at_steps, tokens = at_steps + [2 * steps[-1]], tokens + [2 * tokens[-1]]
         top = ax_loss.secondary_xaxis("top", functions=(lambda s: np.interp(s, at_steps, tokens),
                                                          lambda t: np.interp(t, tokens, at_steps)))
         top.set_xlabel("tokens seen")
