@@ -57,7 +57,7 @@ def load_examples(spec: str, chat: ChatFormat, data_cfg) -> tuple[list[Example],
                         f"{len(problems)} invalid)", "check the rows, or raise data.max_length")
     stats = {"file": spec, "rows": len(rows), "formats": dict(formats), "examples": len(examples),
              "truncated": truncated, "dropped": dropped, "skipped_invalid": len(problems),
-             "problems": [f"{p.message}" for p in problems[:5]]}
+             "problems": [p.message for p in problems[:5]]}
     return examples, stats
 
 
