@@ -24,18 +24,22 @@ class RunDir:
     samples = property(lambda self: self.path / "samples.md")
     checkpoints = property(lambda self: self.path / "checkpoints")
 
+    def refuse_existing(self, overwrite: bool) -> None:
+        """An existing non-empty run folder is an error unless overwrite is asked for."""
+        if self.path.exists() and any(self.path.iterdir()) and not overwrite:
+            saved = sorted(self.checkpoints.glob("step-*"))
+            if saved:
+                raise RunError(f"run folder {self.path} already holds a checkpoint ({saved[-1].name})",
+                               "pass --resume to continue from it, or --overwrite to start again")
+            raise RunError(f"run folder {self.path} already exists",
+                           "pass --overwrite to replace it, or set output=runs/NEW_NAME")
+
     def create(self, overwrite: bool) -> None:
-        """Make a fresh run folder; an existing non-empty one is kept unless overwrite is asked for."""
-        if self.path.exists() and any(self.path.iterdir()):
-            if not overwrite:
-                saved = sorted(self.checkpoints.glob("step-*"))
-                if saved:
-                    raise RunError(f"run folder {self.path} already holds a checkpoint ({saved[-1].name})",
-                                   "pass --resume to continue from it, or --overwrite to start again")
-                raise RunError(f"run folder {self.path} already exists",
-                               "pass --overwrite to replace it, or set output=runs/NEW_NAME")
+        """Make a fresh run folder (called once model and data have loaded, so a mistake loses nothing)."""
+        self.refuse_existing(overwrite)
+        if self.path.exists():
             shutil.rmtree(self.path)
-        self.path.mkdir(parents=True, exist_ok=True)
+        self.path.mkdir(parents=True)
 
     def trim_metrics(self, step: int) -> None:
         """Drop metric lines logged after `step` (a resumed run logs them again)."""
@@ -52,7 +56,8 @@ class RunDir:
         write_atomic(self.running_file, str(os.getpid()))
 
     def mark_failed(self, message: str) -> None:
-        self.write_json(self.failed_file, {"error": message})
+        if self.path.is_dir():
+            self.write_json(self.failed_file, {"error": message})
 
     def mark_stopped(self) -> None:
         self.running_file.unlink(missing_ok=True)

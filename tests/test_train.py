@@ -55,6 +55,9 @@ def test_existing_run_folder_is_not_overwritten(tiny_run, capsys):
     err = capsys.readouterr().err
     assert "already holds a checkpoint" in err and "--resume" in err and "--overwrite" in err
     assert (run / "adapter" / "adapter_model.safetensors").read_bytes() == before
+    bad_model = [a if not a.startswith("model=") else "model=./no/such/model" for a in args]
+    assert main(bad_model + ["--overwrite"]) == 2, "a mistake found while loading must not cost the old run"
+    assert (run / "adapter" / "adapter_model.safetensors").read_bytes() == before
 
 
 def test_generate_answers_with_the_adapter(tiny_run, capsys):

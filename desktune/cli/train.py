@@ -26,16 +26,16 @@ def run(argv: list[str]) -> int:
     if args.resume and args.overwrite:
         raise ConfigError("--resume and --overwrite contradict each other", "pick one")
     if not args.resume:
-        run_dir.create(args.overwrite)
+        run_dir.refuse_existing(args.overwrite)  # the folder is (re)made only once model and data have loaded
     elif not run_dir.path.is_dir():
         raise RunError(f"nothing to resume: {run_dir.path} does not exist", "drop --resume to start a new run")
 
     from desktune.report.summary import write_report
     from desktune.train.loop import train  # torch and transformers load only when training starts
 
-    run_dir.mark_running()
     try:
-        train(cfg, run_dir, samples=args.samples, resume=args.resume, allow_changes=args.allow_changes)
+        train(cfg, run_dir, samples=args.samples, resume=args.resume, overwrite=args.overwrite,
+              allow_changes=args.allow_changes)
     except KeyboardInterrupt:
         raise  # a checkpoint was written: the run is resumable, not failed
     except BaseException as e:

@@ -26,7 +26,7 @@ from desktune.train.safety import catch_ctrl_c, diverged, plain_out_of_memory, r
 from desktune.train.state import TrainState
 
 
-def train(cfg, run, samples: int = 3, resume: bool = False, allow_changes: bool = False) -> dict:
+def train(cfg, run, samples: int = 3, resume: bool = False, overwrite: bool = False, allow_changes: bool = False) -> dict:
     """Fine-tune cfg.model on cfg.data into run (continuing its last checkpoint if resume); returns the summary."""
     started = time.perf_counter()
     random.seed(cfg.train.seed)
@@ -54,6 +54,9 @@ def train(cfg, run, samples: int = 3, resume: bool = False, allow_changes: bool 
     resolved = _resolved_config(cfg, run, precision, chat.name)
     meta = {"config": resolved, "data_fingerprint": _fingerprint(data)}
 
+    if not resume:
+        run.create(overwrite)
+    run.mark_running()
     state = TrainState()
     if resume:
         state = resume_from(run.checkpoints, model, optimizer, meta, allow_changes)
