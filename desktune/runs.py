@@ -3,12 +3,12 @@
 import json
 import os
 import shutil
-import tempfile
 from pathlib import Path
 
 import yaml
 
 from desktune.errors import RunError
+from desktune.files import write_atomic
 
 
 class RunDir:
@@ -23,6 +23,8 @@ class RunDir:
     summary = property(lambda self: self.path / "summary.json")
     samples = property(lambda self: self.path / "samples.md")
     checkpoints = property(lambda self: self.path / "checkpoints")
+    running_file = property(lambda self: self.path / "running.pid")
+    failed_file = property(lambda self: self.path / "failed.json")
 
     def refuse_existing(self, overwrite: bool) -> None:
         """An existing non-empty run folder is an error unless overwrite is asked for."""
@@ -47,9 +49,6 @@ class RunDir:
             kept = [line for line in self.metrics.read_text().splitlines(keepends=True)
                     if line.strip() and json.loads(line)["step"] <= step]
             write_atomic(self.metrics, "".join(kept))
-
-    running_file = property(lambda self: self.path / "running.pid")
-    failed_file = property(lambda self: self.path / "failed.json")
 
     def mark_running(self) -> None:
         self.failed_file.unlink(missing_ok=True)
@@ -94,18 +93,6 @@ class RunDir:
 
     def write_yaml(self, path: Path, obj, header: str = "") -> None:
         write_atomic(path, header + yaml.safe_dump(obj, sort_keys=False))
-
-
-def write_atomic(path: Path, text: str) -> None:
-    """Write to a temp file in the same folder, then rename, so a reader never sees half a file."""
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.")
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8") as f:
-            f.write(text)
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
 
 
 def list_runs(folder: str | Path) -> list[RunDir]:

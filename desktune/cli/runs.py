@@ -8,6 +8,7 @@ from rich.table import Table
 
 from desktune.config.load import differences
 from desktune.errors import RunError
+from desktune.report.plot import read_metrics
 from desktune.runs import RunDir, list_runs
 
 COLUMNS = ("run", "model", "method", "data", "steps", "best eval", "time", "tok/s", "status")
@@ -29,7 +30,7 @@ def run(argv: list[str]) -> int:
 def row(r: RunDir) -> list[str]:
     cfg = r.read_config() or {}
     s = json.loads(r.summary.read_text()) if r.summary.exists() else {}
-    speeds = [json.loads(line)["tokens_per_s"] for line in r.metrics.read_text().splitlines()] if r.metrics.exists() else []
+    speeds = [m["tokens_per_s"] for m in read_metrics(r.metrics)]
     steps = s.get("steps_done") if s else (len(speeds) or "—")
     best = s.get("best_eval_loss")
     model, data = str(cfg.get("model", "?")), str(cfg.get("data", {}).get("train", "?"))

@@ -1,9 +1,9 @@
 """Merge a run's adapter into its full-precision base: a plain transformers folder anyone can load."""
 
-import shutil
 from pathlib import Path
 
 from desktune.errors import RunError
+from desktune.files import replaced_folder
 from desktune.infer.generate import load_run
 
 
@@ -13,11 +13,7 @@ def merge(run, out: Path, overwrite: bool = False) -> Path:
         raise RunError(f"output folder {out} already exists", "pass --overwrite to replace it, or --out NEW_FOLDER")
     model, chat = load_run(run)  # base weights loaded in fp32, never from a quantised copy
     merged = model.merge_and_unload()
-    out.parent.mkdir(parents=True, exist_ok=True)
-    tmp = out.with_name(f".tmp-{out.name}")
-    shutil.rmtree(tmp, ignore_errors=True)
-    merged.save_pretrained(tmp)
-    chat.tokenizer.save_pretrained(tmp)
-    shutil.rmtree(out, ignore_errors=True)
-    tmp.replace(out)
+    with replaced_folder(out) as tmp:
+        merged.save_pretrained(tmp)
+        chat.tokenizer.save_pretrained(tmp)
     return out

@@ -1,7 +1,9 @@
 """Base vs tuned answers to held-out prompts, side by side (samples.md), and quick looks during training."""
 
+from contextlib import contextmanager
+
 from desktune.infer.generate import Sampling, generate
-from desktune.runs import write_atomic
+from desktune.files import write_atomic
 
 
 def prompt_of(messages: list[dict]) -> list[dict]:
@@ -9,20 +11,29 @@ def prompt_of(messages: list[dict]) -> list[dict]:
     return messages[: max(i for i, m in enumerate(messages) if m["role"] == "assistant")]
 
 
-def side_by_side(model, chat, conversations: list[list[dict]], max_new_tokens: int = 96) -> list[dict]:
-    """Greedy answers of the base model (adapter disabled) and the tuned one, per held-out prompt."""
+@contextmanager
+def _eval_mode(model):
+    """Generate without dropout, then put the model back as it was (training calls this mid-run)."""
     was_training = model.training
     model.eval()
+    try:
+        yield
+    finally:
+        model.train(was_training)
+
+
+def side_by_side(model, chat, conversations: list[list[dict]], max_new_tokens: int = 96) -> list[dict]:
+    """Greedy answers of the base model (adapter disabled) and the tuned one, per held-out prompt."""
     sampling = Sampling(max_new_tokens=max_new_tokens)
     records = []
-    for messages in conversations:
-        prompt = prompt_of(messages)
-        with model.disable_adapter():
-            base = generate(model, chat, prompt, sampling)
-        tuned = generate(model, chat, prompt, sampling)
-        records.append({"prompt": prompt[-1]["content"], "base": base.text, "tuned": tuned.text,
-                        "base_finished": base.finished, "tuned_finished": tuned.finished})
-    model.train(was_training)
+    with _eval_mode(model):
+        for messages in conversations:
+            prompt = prompt_of(messages)
+            with model.disable_adapter():
+                base = generate(model, chat, prompt, sampling)
+            tuned = generate(model, chat, prompt, sampling)
+            records.append({"prompt": prompt[-1]["content"], "base": base.text, "tuned": tuned.text,
+                            "base_finished": base.finished, "tuned_finished": tuned.finished})
     return records
 
 
@@ -44,13 +55,10 @@ def compare_samples(model, chat, conversations: list[list[dict]], path, max_new_
 
 def quick_look(model, chat, conversations: list[list[dict]], max_new_tokens: int = 48) -> str:
     """What the model answers right now to a few fixed prompts (shown at each evaluation)."""
-    was_training = model.training
-    model.eval()
-    lines = [f"  > {prompt_of(m)[-1]['content']}  ->  "
-             f"{_short(generate(model, chat, prompt_of(m), Sampling(max_new_tokens=max_new_tokens)).text, 120)}"
-             for m in conversations]
-    model.train(was_training)
-    return "\n".join(lines)
+    sampling = Sampling(max_new_tokens=max_new_tokens)
+    with _eval_mode(model):
+        return "\n".join(f"  > {prompt_of(m)[-1]['content']}  ->  "
+                         f"{_short(generate(model, chat, prompt_of(m), sampling).text, 120)}" for m in conversations)
 
 
 def _short(text: str, limit: int = 200) -> str:

@@ -3,7 +3,7 @@
 import json
 
 from desktune.report.plot import plot_run, read_metrics
-from desktune.runs import write_atomic
+from desktune.files import write_atomic
 
 
 def write_report(run) -> None:

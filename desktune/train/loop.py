@@ -13,6 +13,7 @@ from desktune.config.load import to_dict
 from desktune.data.dataset import build_dataset
 from desktune.data.pack import epoch_order, pack, steps_per_epoch
 from desktune.data.template import ChatFormat
+from desktune.files import replaced_folder
 from desktune.hardware.detect import detect, peak_memory_gb
 from desktune.hardware.precision import choose_precision
 from desktune.infer.samples import compare_samples, quick_look
@@ -103,10 +104,11 @@ def train(cfg, run, samples: int = 3, resume: bool = False, overwrite: bool = Fa
 
         state.step += 1
         state.epoch = round(state.step / per_epoch, 3)
-        state.tokens += sum(r.n_real for r in rows)
+        real_tokens = sum(r.n_real for r in rows)
+        state.tokens += real_tokens
         state.loss.append([state.step, loss])
         record = {"step": state.step, "epoch": state.epoch, "tokens": state.tokens, "loss": loss, "lr": lr,
-                  "tokens_per_s": sum(r.n_real for r in rows) / (time.perf_counter() - t0),
+                  "tokens_per_s": real_tokens / (time.perf_counter() - t0),
                   "memory_gb": peak_memory_gb(facts.kind)}
         if eval_rows and (state.step == total or (cfg.train.eval_every and state.step % cfg.train.eval_every == 0)):
             with accelerator.autocast():
@@ -169,24 +171,17 @@ def _write_resolved_config(run, resolved: dict, decisions: dict) -> None:
 
 def _save_adapter(model, tokenizer, folder) -> None:
     """PEFT adapter + tokenizer (with the chat template used in training), written then renamed."""
-    tmp = folder.with_name(f".tmp-{folder.name}")
-    shutil.rmtree(tmp, ignore_errors=True)
-    model.save_pretrained(tmp)
-    tokenizer.save_pretrained(tmp)
-    shutil.rmtree(folder, ignore_errors=True)
-    tmp.replace(folder)
+    with replaced_folder(folder) as tmp:
+        model.save_pretrained(tmp)
+        tokenizer.save_pretrained(tmp)
 
 
 def _final_adapter(model, tokenizer, run, best) -> None:
     """adapter/ is the best evaluated adapter when there is one, else the last."""
-    if best.exists():
-        tmp = run.path / ".tmp-adapter"
-        shutil.rmtree(tmp, ignore_errors=True)
+    if not best.exists():
+        return _save_adapter(model, tokenizer, run.adapter)
+    with replaced_folder(run.adapter) as tmp:
         shutil.copytree(best, tmp)
-        shutil.rmtree(run.adapter, ignore_errors=True)
-        tmp.replace(run.adapter)
-    else:
-        _save_adapter(model, tokenizer, run.adapter)
 
 
 def _summary(cfg, decisions, state: TrainState, data, seconds, kind) -> dict:
