@@ -40,7 +40,12 @@ def build_tokenizer():
 
 
 def build_model(arch: str, vocab: int):
-    from transformers import AutoModelForCausalLM, Gemma3TextConfig, LlamaConfig, Qwen2Config
+    from transformers import (
+        AutoModelForCausalLM,
+        Gemma3TextConfig,
+        LlamaConfig,
+        Qwen2Config,
+    )
 
     common = dict(vocab_size=vocab, hidden_size=64, intermediate_size=128, num_hidden_layers=2,
                   num_attention_heads=4, num_key_value_heads=2, max_position_embeddings=1024,
@@ -49,9 +54,9 @@ def build_model(arch: str, vocab: int):
         config = LlamaConfig(**common)
     elif arch == "qwen2":
         config = Qwen2Config(**common)
-    else:  # a short sliding window so packing tests cross it
-        config = Gemma3TextConfig(**common, head_dim=16, sliding_window=16,
-                                  layer_types=["sliding_attention", "full_attention"])
+    else:  # a short sliding window so packing tests cross it; 6 layers: llama.cpp's fixed 5 local + 1 global
+        config = Gemma3TextConfig(**common | {"num_hidden_layers": 6}, head_dim=16, sliding_window=16,
+                                  query_pre_attn_scalar=16)
     return AutoModelForCausalLM.from_config(config)
 
 

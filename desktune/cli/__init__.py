@@ -12,6 +12,7 @@ VERBS = {"train": "fine-tune a model (no CONFIG: the bundled persona example)",
          "eval": "held-out loss and perplexity, base vs tuned, forgetting check, side-by-side answers",
          "chat": "chat with a trained run (streaming, /reset, /system)",
          "merge": "merge a run's adapter into its base: a plain transformers model folder",
+         "export": "export a run to GGUF (f16/q8_0/q4_k_m) with an Ollama Modelfile, checked by llama.cpp",
          "report": "write report.md and loss.png for a run",
          "runs": "list runs (runs [DIR]) or compare two (runs compare A B)"}
 

@@ -1,0 +1,47 @@
+"""desktune export: merged model → GGUF + Ollama Modelfile, checked by llama.cpp before it is called done."""
+
+import json
+from pathlib import Path
+
+from desktune.errors import DesktuneError, RunError
+from desktune.export.ollama import modelfile
+from desktune.export.to_gguf import FILE_TYPES, quantize_with_llama_cpp, write_gguf
+from desktune.export.verify import Check, verify
+from desktune.files import replaced_folder
+from desktune.infer.generate import load_for_chat
+
+
+class ExportCheckFailed(DesktuneError):
+    pass
+
+
+def export_gguf(source: str, out: Path, quant: str, overwrite: bool = False, check: bool = True) -> tuple[Path, Check | None]:
+    """Write OUT/model-QUANT.gguf and OUT/Modelfile; returns the GGUF path and llama.cpp's verdict."""
+    if out.exists() and any(out.iterdir()) and not overwrite:
+        raise RunError(f"output folder {out} already exists", "pass --overwrite to replace it, or --out NEW_FOLDER")
+    model, chat = load_for_chat(source)
+    if hasattr(model, "merge_and_unload"):
+        model = model.merge_and_unload()  # into the fp32 base: never merged into a quantised copy
+    name = f"model-{quant}.gguf"
+    with replaced_folder(out) as tmp:
+        tmp.mkdir()
+        path = _write(model, chat, tmp, name, quant)
+        result = verify(path, model, chat, quant) if check else None
+        stops = sorted({chat.tokenizer.convert_ids_to_tokens(chat.end_of_turn), chat.tokenizer.eos_token} - {None})
+        context = model.config.max_position_embeddings
+        (tmp / "Modelfile").write_text(modelfile(name, chat.name, stops, min(context, 8192)))
+        if result:
+            (tmp / "verify.json").write_text(json.dumps(result.__dict__ | {"passed": result.passed, "meets_targets": result.meets_targets}, indent=2) + "\n")
+    if result and not result.passed:
+        raise ExportCheckFailed(f"llama.cpp does not reproduce the model from {out / name}: {result.summary()}",
+                                "see verify.json; try --quant f16, and report the model type if f16 fails")
+    return out / name, result
+
+
+def _write(model, chat, folder: Path, name: str, quant: str) -> Path:
+    if quant in FILE_TYPES:
+        return write_gguf(model, chat, folder / name, quant, name.removesuffix(".gguf"))
+    f16 = write_gguf(model, chat, folder / ".f16.gguf", "f16", name.removesuffix(".gguf"))
+    quantize_with_llama_cpp(f16, folder / name, quant)
+    f16.unlink()
+    return folder / name

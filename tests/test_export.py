@@ -1,0 +1,99 @@
+"""desktune export: GGUF files that an independent llama.cpp runtime (cyllama) runs like transformers does."""
+
+import json
+
+import gguf
+import pytest
+import torch
+from conftest import ARCHS, example_rows, write_jsonl
+
+from desktune.cli import main
+
+TEMPLATE_MARK = {"llama": "<|start_header_id|>", "qwen2": "<|im_start|>", "gemma3": "<start_of_turn>"}
+
+
+@pytest.fixture(scope="module")
+def tuned(tiny_models, tmp_path_factory):
+    """arch -> a run trained long enough that greedy choices are not coin flips between near-equal logits."""
+    folder = tmp_path_factory.mktemp("export")
+    data = write_jsonl(folder / "d.jsonl", example_rows(80))
+    runs = {}
+    for arch in ARCHS:
+        runs[arch] = folder / arch
+        assert main(["train", f"model={tiny_models[arch]}", f"data.train={data}", f"output={runs[arch]}",
+                     "train.max_steps=40", "train.lr=1e-2", "train.batch_size=8", "train.eval_every=40",
+                     "lora.r=8", "train.micro_batch_tokens=256", "train.eval_samples=0", "--samples=0"]) == 0
+    return runs
+
+
+@pytest.mark.parametrize("arch", ARCHS)
+def test_llama_cpp_continues_like_transformers(tuned, arch):
+    for quant, full in [("f16", 4), ("q8_0", 3)]:
+        out = tuned[arch] / f"gguf-{quant}"
+        assert main(["export", str(tuned[arch]), "--quant", quant, "--out", str(out)]) == 0
+        check = json.loads((out / "verify.json").read_text())
+        assert check["full_matches"] >= full and check["head_matches"] == 5 and check["same_tokenization"] == 5
+        assert check["passed"] and check["meets_targets"]
+    reader = gguf.GGUFReader(tuned[arch] / "gguf-f16" / "model-f16.gguf")
+    assert TEMPLATE_MARK[arch] in reader.fields["tokenizer.chat_template"].contents()
+    modelfile = (tuned[arch] / "gguf-f16" / "Modelfile").read_text()
+    assert "FROM ./model-f16.gguf" in modelfile and TEMPLATE_MARK[arch] in modelfile
+    assert "PARAMETER stop" in modelfile
+
+
+# transformers' own GGUF reader is a second, independent reader. (Not for the tiny Gemma 3: its reader assumes
+# query_pre_attn_scalar=256, which only real Gemma 3 checkpoints have; the e2e test reads the real one.)
+@pytest.mark.parametrize("arch", ["llama", "qwen2"])
+def test_transformers_reads_the_gguf_back(tuned, arch):
+    from transformers import AutoModelForCausalLM
+
+    from desktune.infer.generate import load_for_chat
+
+    out = tuned[arch] / "gguf-read"
+    assert main(["export", str(tuned[arch]), "--out", str(out), "--no-verify"]) == 0
+    read = AutoModelForCausalLM.from_pretrained(out, gguf_file="model-f16.gguf", dtype=torch.float32).eval()
+    model, chat = load_for_chat(str(tuned[arch]))
+    ids = torch.tensor([chat.prompt_ids([{"role": "user", "content": "Hello, who are you?"}])])
+    with torch.no_grad():
+        ours, theirs = model.merge_and_unload()(ids).logits, read(ids).logits
+    torch.testing.assert_close(theirs, ours, atol=5e-3, rtol=5e-3)  # f16 weights
+
+
+def test_q4_k_m_comes_from_llama_cpps_quantizer(tuned):
+    out = tuned["llama"] / "gguf-q4"
+    assert main(["export", str(tuned["llama"]), "--quant", "q4_k_m", "--out", str(out)]) == 0
+    reader = gguf.GGUFReader(out / "model-q4_k_m.gguf")
+    kinds = {t.tensor_type.name for t in reader.tensors}
+    assert "Q4_K" in kinds or "Q5_0" in kinds or "Q6_K" in kinds
+    assert not (out / ".f16.gguf").exists()
+
+
+def test_unknown_architecture_names_the_supported_ones(tmp_path, capsys):
+    from conftest import build_tokenizer
+    from transformers import AutoModelForCausalLM, MistralConfig
+
+    tokenizer = build_tokenizer()
+    config = MistralConfig(vocab_size=len(tokenizer), hidden_size=32, intermediate_size=64, num_hidden_layers=1,
+                           num_attention_heads=2, num_key_value_heads=1)
+    AutoModelForCausalLM.from_config(config).save_pretrained(tmp_path / "mistral")
+    tokenizer.save_pretrained(tmp_path / "mistral")
+    assert main(["export", str(tmp_path / "mistral"), "--out", str(tmp_path / "out")]) == 2
+    err = capsys.readouterr().err
+    assert "model type 'mistral'" in err and "llama, qwen2, gemma3_text" in err
+    assert not (tmp_path / "out").exists()
+
+
+def test_a_run_without_adapter_is_refused(tmp_path, capsys):
+    (tmp_path / "run").mkdir()
+    (tmp_path / "run" / "config.yaml").write_text("model: x\n")
+    assert main(["export", str(tmp_path / "run")]) == 2
+    assert "adapter" in capsys.readouterr().err
+
+
+def test_an_existing_output_folder_is_kept_without_overwrite(tuned, tmp_path, capsys):
+    out = tmp_path / "taken"
+    out.mkdir()
+    (out / "precious.txt").write_text("mine")
+    assert main(["export", str(tuned["qwen2"]), "--out", str(out)]) == 2
+    assert "--overwrite" in capsys.readouterr().err
+    assert (out / "precious.txt").read_text() == "mine"
