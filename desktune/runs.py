@@ -20,6 +20,7 @@ class RunDir:
     metrics = property(lambda self: self.path / "metrics.jsonl")
     log = property(lambda self: self.path / "train.log")
     adapter = property(lambda self: self.path / "adapter")
+    model_dir = property(lambda self: self.path / "model")  # method=full: the whole tuned model instead
     summary = property(lambda self: self.path / "summary.json")
     samples = property(lambda self: self.path / "samples.md")
     checkpoints = property(lambda self: self.path / "checkpoints")
@@ -72,18 +73,30 @@ class RunDir:
             return "failed"
         return "resumable" if any(self.checkpoints.glob("step-*")) else "incomplete"
 
+    @property
+    def is_full(self) -> bool:
+        return (self.model_dir / "config.json").exists()
+
     def require_adapter(self) -> None:
         if not self.path.is_dir():
             raise RunError(f"run folder not found: {self.path}", "give a folder made by 'desktune train' (see 'ls runs')")
+        if self.is_full:
+            raise RunError(f"{self.path} is a full fine-tune: it has no adapter, {self.model_dir} is the whole model",
+                           f"use {self.model_dir} directly (it is a plain transformers folder)")
         if not (self.adapter / "adapter_config.json").exists():
             raise RunError(f"{self.path} has no trained adapter (adapter/adapter_config.json)",
                            "the run did not finish; train it again or pick another run")
 
+    def require_trained(self) -> None:
+        """A finished run: its adapter, or (method=full) its whole model."""
+        if not self.is_full:
+            self.require_adapter()
+
     def require_model(self) -> None:
-        """A run folder with an adapter, or a plain transformers model folder (a merged model)."""
+        """A finished run, or a plain transformers model folder (a merged model)."""
         if self.path.is_dir() and (self.path / "config.json").exists():
             return
-        self.require_adapter()
+        self.require_trained()
 
     def read_config(self) -> dict:
         return yaml.safe_load(self.config.read_text())

@@ -13,7 +13,7 @@ def run(argv: list[str]) -> int:
     parser.add_argument("--max-new-tokens", type=int, default=128)
     args = parser.parse_args(argv)
     run_dir = RunDir(args.run)
-    run_dir.require_adapter()
+    run_dir.require_trained()
 
     from desktune.eval.evaluate import evaluate
     from desktune.infer.samples import samples_text

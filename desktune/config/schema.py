@@ -29,6 +29,7 @@ class LoraConfig:
     alpha: int = opt(32, "LoRA alpha (scale = alpha / r)")
     dropout: float = opt(0.05, "LoRA dropout")
     targets: str = opt("all-linear", "modules to adapt: all-linear or a comma-separated list")
+    dora: bool = opt(False, "DoRA: learn each weight's magnitude apart from its direction (PEFT use_dora)")
 
 
 @dataclass
@@ -43,7 +44,7 @@ class TrainConfig:
     weight_decay: float = opt(0.0, "AdamW weight decay")
     max_grad_norm: float = opt(1.0, "gradient clipping norm (0: off)")
     seed: int = opt(42, "random seed for data order, split and initialisation")
-    precision: str = opt("auto", "compute dtype", ("auto", "fp32", "bf16"))
+    precision: str = opt("auto", "compute dtype (weights and optimizer stay fp32)", ("auto", "fp32", "bf16", "fp16"))
     eval_every: int = opt(10, "steps between held-out evaluations (0: only at the end)")
     save_every: int = opt(25, "steps between checkpoints (0: only at the end)")
     keep_checkpoints: int = opt(2, "newest checkpoints kept (the best one is kept too)")
@@ -57,7 +58,8 @@ class TrainConfig:
 @dataclass
 class Config:
     model: str = opt("builtin:gemma-3-270m", "hub id, local folder, .gguf file or builtin:NAME")
-    method: str = opt("lora", "how to fine-tune", ("lora",))
+    method: str = opt("lora", "how to fine-tune: lora (adapter), qlora (adapter on a 4-bit base, CUDA only), "
+                      "full (every weight)", ("lora", "qlora", "full"))
     output: str = opt("", "run folder (default: runs/<config name>)")
     data: DataConfig = field(default_factory=DataConfig)
     lora: LoraConfig = field(default_factory=LoraConfig)

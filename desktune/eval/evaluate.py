@@ -9,7 +9,7 @@ from desktune.config import load_config
 from desktune.data.dataset import build_dataset, load_examples
 from desktune.data.pack import pack
 from desktune.errors import DataError
-from desktune.infer.generate import load_run
+from desktune.infer.generate import base_model, load_run
 from desktune.infer.samples import side_by_side, write_samples
 from desktune.train.forward import mean_loss
 
@@ -31,7 +31,7 @@ def evaluate(run, data_file: str | None = None, n_samples: int = 8, max_new_toke
     neutral_rows = pack(neutral, cfg.train.micro_batch_tokens)
 
     losses = {"tuned": _losses(model, rows, neutral_rows)}
-    with model.disable_adapter():
+    with base_model(model):
         losses["base"] = _losses(model, rows, neutral_rows)
     records = side_by_side(model, chat, [e.messages for e in examples if e.messages][:n_samples], max_new_tokens)
     write_samples(run.samples, records)

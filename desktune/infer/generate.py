@@ -1,5 +1,6 @@
 """Load a trained run (or a plain model folder) and generate with the chat template used in training."""
 
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -26,17 +27,40 @@ class Reply:
 
 
 def load_run(run):
-    """(model with adapter, ChatFormat) exactly as training left them."""
+    """(tuned model, ChatFormat) exactly as training left them: base + adapter, or a full fine-tune's model."""
     from transformers import AutoTokenizer
 
-    run.require_adapter()
+    run.require_trained()
     cfg = run.read_config()
-    tokenizer = AutoTokenizer.from_pretrained(run.adapter)
-    model = load_model(resolve(cfg["model"]))
+    tuned = run.model_dir if run.is_full else run.adapter
+    tokenizer = AutoTokenizer.from_pretrained(tuned)
+    model = load_model(resolve(str(tuned) if run.is_full else cfg["model"]))
     chat = ChatFormat(tokenizer, cfg["data"]["template"], model.config.model_type)
-    model = load_adapter(model, str(run.adapter))
+    if run.is_full:
+        model.desktune_base = cfg["model"]  # what base_model() swaps in for base-vs-tuned comparisons
+    else:
+        model = load_adapter(model, str(run.adapter))
     model.eval()
     return model, chat
+
+
+@contextmanager
+def base_model(model):
+    """Inside, the model answers as its untuned base: the adapter off, or a full fine-tune's base weights in."""
+    if hasattr(model, "disable_adapter"):
+        with model.disable_adapter():
+            yield
+        return
+    if not hasattr(model, "desktune_base"):
+        raise DesktuneError("this is a plain model folder: there is no base to compare with", "use the run folder")
+    tuned = {k: v.clone() for k, v in model.state_dict().items()}
+    model.load_state_dict(load_model(resolve(model.desktune_base)).state_dict())
+    torch.clear_autocast_cache()  # autocast keeps low-precision copies of trainable weights: drop the stale ones
+    try:
+        yield
+    finally:
+        model.load_state_dict(tuned)
+        torch.clear_autocast_cache()
 
 
 def load_for_chat(path: str):
@@ -44,7 +68,7 @@ def load_for_chat(path: str):
     from desktune.runs import RunDir
 
     run = RunDir(path)
-    if (run.adapter / "adapter_config.json").exists() or not (Path(path) / "config.json").exists():
+    if run.is_full or (run.adapter / "adapter_config.json").exists() or not (Path(path) / "config.json").exists():
         return load_run(run)
     source = resolve(path)
     model = load_model(source).eval()

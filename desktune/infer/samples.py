@@ -2,7 +2,7 @@
 
 from contextlib import contextmanager
 
-from desktune.infer.generate import Sampling, generate
+from desktune.infer.generate import Sampling, base_model, generate
 from desktune.files import write_atomic
 
 
@@ -23,18 +23,15 @@ def _eval_mode(model):
 
 
 def side_by_side(model, chat, conversations: list[list[dict]], max_new_tokens: int = 96) -> list[dict]:
-    """Greedy answers of the base model (adapter disabled) and the tuned one, per held-out prompt."""
+    """Greedy answers of the base model and the tuned one, per held-out prompt."""
     sampling = Sampling(max_new_tokens=max_new_tokens)
-    records = []
+    prompts = [prompt_of(m) for m in conversations]
     with _eval_mode(model):
-        for messages in conversations:
-            prompt = prompt_of(messages)
-            with model.disable_adapter():
-                base = generate(model, chat, prompt, sampling)
-            tuned = generate(model, chat, prompt, sampling)
-            records.append({"prompt": prompt[-1]["content"], "base": base.text, "tuned": tuned.text,
-                            "base_finished": base.finished, "tuned_finished": tuned.finished})
-    return records
+        with base_model(model):
+            base = [generate(model, chat, p, sampling) for p in prompts]
+        tuned = [generate(model, chat, p, sampling) for p in prompts]
+    return [{"prompt": p[-1]["content"], "base": b.text, "tuned": t.text, "base_finished": b.finished,
+             "tuned_finished": t.finished} for p, b, t in zip(prompts, base, tuned)]
 
 
 def write_samples(path, records: list[dict]) -> None:

@@ -22,7 +22,7 @@ def add_lora(model, lora_cfg):
             raise ConfigError(f"lora.targets: no linear layer named {', '.join(unknown)} in this model",
                               f"this model's linear layers: {', '.join(known)} (or all-linear)")
     config = LoraConfig(r=lora_cfg.r, lora_alpha=lora_cfg.alpha, lora_dropout=lora_cfg.dropout,
-                        target_modules=targets, task_type="CAUSAL_LM", bias="none")
+                        target_modules=targets, task_type="CAUSAL_LM", bias="none", use_dora=lora_cfg.dora)
     return get_peft_model(model, config)
 
 

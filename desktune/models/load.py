@@ -53,7 +53,7 @@ def load_tokenizer(source: ModelSource):
         return AutoTokenizer.from_pretrained(source.path, **source.kwargs())
 
 
-def load_model(source: ModelSource, dtype=None):
+def load_model(source: ModelSource, dtype=None, **extra):
     """Load weights in fp32 by default: trainable weights and optimizer stay fp32; compute may autocast."""
     import torch
     from transformers import AutoModelForCausalLM
@@ -63,7 +63,7 @@ def load_model(source: ModelSource, dtype=None):
         # use_safetensors keeps pickle checkpoints from being loaded silently.
         return AutoModelForCausalLM.from_pretrained(
             source.path, dtype=dtype or torch.float32, attn_implementation="sdpa",
-            use_safetensors=None if source.gguf_file else True, **source.kwargs())
+            use_safetensors=None if source.gguf_file else True, **source.kwargs(), **extra)
 
 
 class _clear_errors:

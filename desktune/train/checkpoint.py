@@ -1,6 +1,6 @@
 """Checkpoints that describe themselves and are never half-written.
 
-checkpoints/step-NNNNNN/ holds the adapter (PEFT format), optimizer.pt, rng.pt and state.json. It is
+checkpoints/step-NNNNNN/ holds the adapter (PEFT format; the whole model for method=full), optimizer.pt, rng.pt and state.json. It is
 written under a temporary name, synced, then renamed: a folder named step-* is always complete.
 """
 
@@ -49,7 +49,14 @@ def load_checkpoint(path: Path, model, optimizer) -> tuple[TrainState, dict]:
 
     saved = json.loads((path / "state.json").read_text())
     meta = {k: saved.pop(k) for k in list(saved) if k not in TrainState.__dataclass_fields__}
-    set_peft_model_state_dict(model, load_file(path / ADAPTER_FILE))
+    if (path / ADAPTER_FILE).exists():
+        set_peft_model_state_dict(model, load_file(path / ADAPTER_FILE))
+    else:  # method=full: the whole model, possibly in shards; tied weights are saved once
+        weights = {k: v for f in sorted(path.glob("model*.safetensors")) for k, v in load_file(f).items()}
+        result = model.load_state_dict(weights, strict=False)
+        if set(result.missing_keys) - {"lm_head.weight"} or result.unexpected_keys:
+            raise RunError(f"checkpoint {path} does not match this model ({len(result.missing_keys)} weights missing)",
+                           "resume with the model the run started with")
     optimizer.load_state_dict(torch.load(path / "optimizer.pt", weights_only=True))
     set_rng_state(torch.load(path / "rng.pt", weights_only=False))  # python/numpy RNG states are tuples
     return TrainState.from_dict(saved), meta

@@ -17,7 +17,7 @@ from desktune.files import replaced_folder
 from desktune.hardware.detect import detect, peak_memory_gb
 from desktune.hardware.precision import choose_precision
 from desktune.infer.samples import compare_samples, quick_look
-from desktune.models.adapters import add_lora
+from desktune.models.methods import check_method, prepare, quantization_kwargs
 from desktune.models.load import load_model, load_tokenizer, resolve
 from desktune.report.progress import Reporter
 from desktune.train.checkpoint import latest_checkpoint, prune, resume_from, save_checkpoint
@@ -33,16 +33,18 @@ def train(cfg, run, samples: int = 3, resume: bool = False, overwrite: bool = Fa
     random.seed(cfg.train.seed)
     torch.manual_seed(cfg.train.seed)
     facts = detect()
+    check_method(cfg.method, facts)
     precision, why = choose_precision(cfg.train.precision, facts)
-    accelerator = Accelerator(mixed_precision="bf16" if precision == "bf16" else "no", cpu=facts.kind == "cpu")
+    # accelerate scales fp16 losses and skips steps whose gradients overflowed
+    accelerator = Accelerator(mixed_precision=precision if precision != "fp32" else "no", cpu=facts.kind == "cpu")
     device = accelerator.device
 
     source = resolve(cfg.model)
     tokenizer = load_tokenizer(source)
-    model = load_model(source)
+    model = load_model(source, **quantization_kwargs(cfg.method))
     chat = ChatFormat(tokenizer, cfg.data.template, model.config.model_type)
     data = build_dataset(cfg.data, chat, cfg.train.seed)
-    model = add_lora(model, cfg.lora)
+    model = prepare(model, cfg.method, cfg.lora)
     model.train()
     params = [p for p in model.parameters() if p.requires_grad]
     model, optimizer = accelerator.prepare(model, make_optimizer(params, cfg.train.lr, cfg.train.weight_decay, device))
@@ -66,7 +68,7 @@ def train(cfg, run, samples: int = 3, resume: bool = False, overwrite: bool = Fa
     _write_resolved_config(run, resolved, decisions)
 
     report = Reporter(run, total, cfg.train.report_to)
-    report.say(f"training {cfg.model} with LoRA r={cfg.lora.r} on {decisions['device']}, {precision}; "
+    report.say(f"training {cfg.model} ({_method_text(cfg)}) on {decisions['device']}, {precision}; "
                f"{len(data.train)} train / {len(data.eval)} eval examples, {total} steps"
                + (f"; resuming after step {state.step}" if state.step else ""))
     if eval_rows and not state.eval_loss:
@@ -114,7 +116,7 @@ def train(cfg, run, samples: int = 3, resume: bool = False, overwrite: bool = Fa
             with accelerator.autocast():
                 record["eval_loss"] = mean_loss(model, eval_rows, device)
             if state.record_eval(state.step, record["eval_loss"], cfg.train.early_stopping_delta):
-                _save_adapter(model, tokenizer, checkpoints / "best")
+                _save_tuned(model, tokenizer, checkpoints / "best")
             elif cfg.train.early_stopping and state.evals_without_gain >= cfg.train.early_stopping:
                 state.stop_reason = (f"early stopping: eval loss did not improve for {state.evals_without_gain} "
                                      f"evaluations (best {state.best_eval:.4f} at step {state.best_step})")
@@ -135,7 +137,9 @@ def train(cfg, run, samples: int = 3, resume: bool = False, overwrite: bool = Fa
     report.end_steps()
     state.stop_reason = state.stop_reason or f"finished all {total} steps"
     model = accelerator.unwrap_model(model)
-    _final_adapter(model, tokenizer, run, checkpoints / "best")
+    _final_tuned(model, tokenizer, run.model_dir if cfg.method == "full" else run.adapter, checkpoints / "best")
+    if cfg.method == "full":
+        model.desktune_base = cfg.model  # base_model() swaps these weights in for the base-vs-tuned samples
     summary = _summary(cfg, decisions, state, data, time.perf_counter() - started, facts.kind)
     run.write_json(run.summary, summary)
     report.say(_summary_text(summary))
@@ -169,18 +173,24 @@ def _write_resolved_config(run, resolved: dict, decisions: dict) -> None:
     run.write_yaml(run.config, resolved, header)
 
 
-def _save_adapter(model, tokenizer, folder) -> None:
-    """PEFT adapter + tokenizer (with the chat template used in training), written then renamed."""
+def _method_text(cfg) -> str:
+    if cfg.method == "full":
+        return "full fine-tune"
+    return f"{'Q' if cfg.method == 'qlora' else ''}{'DoRA' if cfg.lora.dora else 'LoRA'} r={cfg.lora.r}"
+
+
+def _save_tuned(model, tokenizer, folder) -> None:
+    """The PEFT adapter (or, method=full, the whole model) + tokenizer with the chat template used in training."""
     with replaced_folder(folder) as tmp:
         model.save_pretrained(tmp)
         tokenizer.save_pretrained(tmp)
 
 
-def _final_adapter(model, tokenizer, run, best) -> None:
-    """adapter/ is the best evaluated adapter when there is one, else the last."""
+def _final_tuned(model, tokenizer, final, best) -> None:
+    """adapter/ (model/ for method=full) is the best evaluated one when there is one, else the last."""
     if not best.exists():
-        return _save_adapter(model, tokenizer, run.adapter)
-    with replaced_folder(run.adapter) as tmp:
+        return _save_tuned(model, tokenizer, final)
+    with replaced_folder(final) as tmp:
         shutil.copytree(best, tmp)
 
 
@@ -202,5 +212,6 @@ def _summary_text(s: dict) -> str:
     if s["eval_loss_start"] is not None:
         drop = 100 * (1 - s["eval_loss_end"] / s["eval_loss_start"])
         lines.append(f"eval loss {s['eval_loss_start']:.4f} -> {s['eval_loss_end']:.4f} ({drop:.0f}% lower); "
-                     f"adapter/ is from step {s['best_step']} (best eval {s['best_eval_loss']:.4f})")
+                     f"{'model' if s['method'] == 'full' else 'adapter'}/ is from step {s['best_step']} "
+                     f"(best eval {s['best_eval_loss']:.4f})")
     return "\n".join(lines)

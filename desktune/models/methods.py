@@ -1,0 +1,45 @@
+"""The three ways to fine-tune: a LoRA adapter, a LoRA adapter on a 4-bit base (QLoRA), or every weight."""
+
+from desktune.errors import ConfigError
+from desktune.hardware.detect import DeviceFacts
+from desktune.models.adapters import add_lora
+
+
+def check_method(method: str, facts: DeviceFacts) -> None:
+    """Refuse before loading anything when the method cannot run here."""
+    if method != "qlora":
+        return
+    if facts.kind != "cuda":
+        raise ConfigError(f"method=qlora needs an NVIDIA GPU: its 4-bit NF4 kernels (bitsandbytes) run only on CUDA, "
+                          f"and this machine trains on {facts.kind}",
+                          "use method=lora (same adapter, full-precision base)")
+    try:
+        import bitsandbytes  # noqa: F401
+    except ImportError:
+        raise ConfigError("method=qlora needs the bitsandbytes package", "pip install bitsandbytes") from None
+
+
+def quantization_kwargs(method: str) -> dict:
+    """from_pretrained arguments: QLoRA's base is NF4 with double quantisation and bf16 compute."""
+    if method != "qlora":
+        return {}
+    import torch
+    from transformers import BitsAndBytesConfig
+
+    return {"quantization_config": BitsAndBytesConfig(load_in_4bit=True, bnb_4bit_quant_type="nf4",
+                                                      bnb_4bit_use_double_quant=True,
+                                                      bnb_4bit_compute_dtype=torch.bfloat16),
+            "device_map": {"": 0}}
+
+
+def prepare(model, method: str, lora_cfg):
+    """The model ready to train: which weights learn depends on the method."""
+    if method == "full":
+        model.requires_grad_(True)
+        return model
+    if method == "qlora":
+        from peft import prepare_model_for_kbit_training
+
+        # gradient checkpointing off: our loss already checkpoints the vocabulary projection
+        model = prepare_model_for_kbit_training(model, use_gradient_checkpointing=False)
+    return add_lora(model, lora_cfg)

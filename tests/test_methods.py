@@ -1,0 +1,93 @@
+"""method=full and DoRA train, save, reload, evaluate and export on CPU; QLoRA is refused off CUDA."""
+
+import json
+import shutil
+
+import pytest
+import torch
+from safetensors.torch import load_file
+
+from conftest import example_rows, write_jsonl
+from desktune.cli import main
+from desktune.runs import RunDir
+
+TINY = ["train.lr=1e-3", "train.batch_size=8", "train.micro_batch_tokens=256", "train.eval_samples=0", "--samples=0"]
+
+
+@pytest.fixture(scope="module")
+def data(tmp_path_factory):
+    return write_jsonl(tmp_path_factory.mktemp("methods") / "d.jsonl", example_rows(48))
+
+
+@pytest.fixture(scope="module")
+def full_run(tiny_models, data, tmp_path_factory):
+    run = tmp_path_factory.mktemp("full") / "run"
+    assert main(["train", f"model={tiny_models['llama']}", f"data.train={data}", f"output={run}", "method=full",
+                 "train.max_steps=6", "train.save_every=3", "train.eval_every=3", *TINY]) == 0
+    return run
+
+
+def test_full_fine_tune_saves_a_whole_model_that_loads_plainly(full_run, tiny_models):
+    from transformers import AutoModelForCausalLM
+
+    summary = json.loads(RunDir(full_run).summary.read_text())
+    assert summary["loss_end"] < summary["loss_start"] and summary["method"] == "full"
+    assert not (full_run / "adapter").exists()
+    tuned = AutoModelForCausalLM.from_pretrained(full_run / "model", dtype=torch.float32)
+    base = AutoModelForCausalLM.from_pretrained(tiny_models["llama"], dtype=torch.float32)
+    changed = [n for n, p in tuned.named_parameters() if not torch.equal(p, base.get_parameter(n))]
+    assert len(changed) == len(list(base.parameters()))  # every weight trained, not only some
+
+
+def test_full_run_evaluates_against_its_base_and_exports(full_run, capsys):
+    assert main(["eval", str(full_run), "--samples", "1", "--max-new-tokens", "6"]) == 0
+    result = json.loads((full_run / "eval.json").read_text())
+    assert result["held_out"]["tuned"]["loss"] < result["held_out"]["base"]["loss"]
+    assert main(["generate", str(full_run), "--prompt", "Hello", "--max-new-tokens", "4"]) == 0
+    assert main(["export", str(full_run), "--out", str(full_run / "gguf")]) == 0
+    assert json.loads((full_run / "gguf" / "verify.json").read_text())["passed"]
+    capsys.readouterr()
+    assert main(["merge", str(full_run)]) == 2
+    assert "full fine-tune" in capsys.readouterr().err
+
+
+def test_full_run_resumes_weights_and_optimizer_exactly(full_run, tmp_path):
+    copy = tmp_path / "run"
+    shutil.copytree(full_run, copy)
+    for later in ["checkpoints/step-000006", "checkpoints/best", "model", "summary.json"]:
+        shutil.rmtree(copy / later) if (copy / later).is_dir() else (copy / later).unlink()
+    # the resolved config of the run, moved: only `output` differs
+    assert main(["train", str(copy / "config.yaml"), f"output={copy}", "--resume", "--allow-changes",
+                 "--samples=0"]) == 0
+    before, after = load_file(full_run / "model" / "model.safetensors"), load_file(copy / "model" / "model.safetensors")
+    for name, tensor in before.items():
+        torch.testing.assert_close(after[name], tensor, atol=1e-6, rtol=0)
+
+
+def test_dora_trains_and_merges_exactly(tiny_models, data, tmp_path):
+    from desktune.export.merge import merge
+    from desktune.infer.generate import load_run
+
+    run = tmp_path / "dora"
+    assert main(["train", f"model={tiny_models['qwen2']}", f"data.train={data}", f"output={run}", "lora.dora=true",
+                 "train.max_steps=6", "train.lr=1e-2", *TINY[1:]]) == 0
+    assert json.loads((run / "adapter" / "adapter_config.json").read_text())["use_dora"]
+    summary = json.loads(RunDir(run).summary.read_text())
+    assert summary["loss_end"] < summary["loss_start"]
+    model, chat = load_run(RunDir(run))
+    ids = torch.tensor([chat.prompt_ids([{"role": "user", "content": "Hello there"}])])
+    with torch.no_grad():
+        with_adapter = model(ids).logits
+        merged = model.merge_and_unload()(ids).logits
+    torch.testing.assert_close(merged, with_adapter, atol=1e-4, rtol=0)
+    assert merge(RunDir(run), tmp_path / "merged").exists()
+
+
+def test_qlora_is_refused_off_cuda_before_anything_is_written(tiny_models, data, tmp_path, capsys):
+    if torch.cuda.is_available():
+        pytest.skip("this machine has CUDA")
+    assert main(["train", f"model={tiny_models['llama']}", f"data.train={data}", f"output={tmp_path / 'q'}",
+                 "method=qlora"]) == 2
+    err = capsys.readouterr().err
+    assert "method=qlora needs an NVIDIA GPU" in err and "method=lora" in err
+    assert not (tmp_path / "q").exists()
