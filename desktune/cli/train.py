@@ -11,7 +11,7 @@ EXAMPLE = Path(__file__).resolve().parent.parent / "examples" / "persona.yaml"
 
 
 def run(argv: list[str]) -> int:
-    parser = argparse.ArgumentParser(prog="desktune train", description="Fine-tune a model with LoRA.")
+    parser = argparse.ArgumentParser(prog="desktune train", description="Fine-tune a model (LoRA, QLoRA or full).")
     parser.add_argument("items", nargs="*", metavar="[CONFIG] [key=value ...]")
     parser.add_argument("--overwrite", action="store_true", help="replace an existing run folder")
     parser.add_argument("--resume", action="store_true", help="continue the run folder's last checkpoint")
@@ -31,8 +31,15 @@ def run(argv: list[str]) -> int:
         raise RunError(f"nothing to resume: {run_dir.path} does not exist", "drop --resume to start a new run")
 
     from desktune.report.summary import write_report
-    from desktune.train.loop import train  # torch and transformers load only when training starts
+    from desktune.train.distributed import is_main_process
+    from desktune.train.loop import (
+        train,  # torch and transformers load only when training starts
+    )
 
+    if not is_main_process():  # one of several processes: only the main one writes the run folder
+        train(cfg, run_dir, samples=args.samples, resume=args.resume, overwrite=args.overwrite,
+              allow_changes=args.allow_changes)
+        return 0
     try:
         train(cfg, run_dir, samples=args.samples, resume=args.resume, overwrite=args.overwrite,
               allow_changes=args.allow_changes)

@@ -79,6 +79,22 @@ class Reporter:
         self.log_file.flush()
 
 
+class Silent:
+    """The Reporter of processes other than the main one in a multi-process run: they report nothing."""
+
+    def say(self, text: str) -> None:
+        pass
+
+    def step(self, record: dict) -> None:
+        pass
+
+    def end_steps(self) -> None:
+        pass
+
+    def close(self) -> None:
+        pass
+
+
 def _tensorboard_writer(folder):
     try:
         from torch.utils.tensorboard import SummaryWriter

@@ -66,9 +66,20 @@ def _chunk_loss(hidden, targets, weight, softcap):
     return F.cross_entropy(logits, targets, reduction="sum")
 
 
+class RowLoss(torch.nn.Module):
+    """row_loss_sum as a module, so that torch DDP sees the forward pass it synchronises gradients for."""
+
+    def __init__(self, model):
+        super().__init__()
+        self.model = model
+
+    def forward(self, row: Row) -> tuple[torch.Tensor, int]:
+        return row_loss_sum(self.model, row, next(self.model.parameters()).device)
+
+
 @torch.no_grad()
-def mean_loss(model, rows: list[Row], device) -> float:
-    """Mean token loss over rows (the held-out loss)."""
+def loss_and_count(model, rows: list[Row], device) -> tuple[float, int]:
+    """Summed token loss over rows and the number of tokens it covers."""
     was_training = model.training
     model.eval()
     total, count = 0.0, 0
@@ -76,4 +87,10 @@ def mean_loss(model, rows: list[Row], device) -> float:
         loss, n = row_loss_sum(model, row, device)
         total, count = total + loss.item(), count + n
     model.train(was_training)
+    return total, count
+
+
+def mean_loss(model, rows: list[Row], device) -> float:
+    """Mean token loss over rows (the held-out loss)."""
+    total, count = loss_and_count(model, rows, device)
     return total / max(count, 1)

@@ -1,5 +1,6 @@
 """The training recipe, in the order things happen: setup -> train -> save. Hooks only report."""
 
+import contextlib
 import hashlib
 import math
 import random
@@ -17,13 +18,25 @@ from desktune.files import replaced_folder
 from desktune.hardware.detect import detect, peak_memory_gb
 from desktune.hardware.precision import choose_precision
 from desktune.infer.samples import compare_samples, quick_look
-from desktune.models.methods import check_method, prepare, quantization_kwargs
 from desktune.models.load import load_model, load_tokenizer, resolve
-from desktune.report.progress import Reporter
-from desktune.train.checkpoint import latest_checkpoint, prune, resume_from, save_checkpoint
-from desktune.train.forward import mean_loss, row_loss_sum
+from desktune.models.methods import check_method, prepare, quantization_kwargs
+from desktune.report.progress import Reporter, Silent
+from desktune.train.checkpoint import (
+    latest_checkpoint,
+    prune,
+    resume_from,
+    save_checkpoint,
+)
+from desktune.train.distributed import my_share, step_seed
+from desktune.train.distributed import total as sum_all
+from desktune.train.forward import RowLoss, loss_and_count
 from desktune.train.optim import lr_at, make_optimizer
-from desktune.train.safety import catch_ctrl_c, diverged, plain_out_of_memory, release_ctrl_c
+from desktune.train.safety import (
+    catch_ctrl_c,
+    diverged,
+    plain_out_of_memory,
+    release_ctrl_c,
+)
 from desktune.train.state import TrainState
 
 
@@ -47,33 +60,39 @@ def train(cfg, run, samples: int = 3, resume: bool = False, overwrite: bool = Fa
     model = prepare(model, cfg.method, cfg.lora)
     model.train()
     params = [p for p in model.parameters() if p.requires_grad]
-    model, optimizer = accelerator.prepare(model, make_optimizer(params, cfg.train.lr, cfg.train.weight_decay, device))
+    # DDP (several processes) wraps the loss module; `model` stays the plain one for saving and generating
+    loss_fn, optimizer = accelerator.prepare(RowLoss(model),
+                                             make_optimizer(params, cfg.train.lr, cfg.train.weight_decay, device))
+    main = accelerator.is_main_process
     per_epoch = steps_per_epoch(len(data.train), cfg.train.batch_size)
     total = cfg.train.max_steps or math.ceil(cfg.train.epochs * per_epoch)
     pad_id = tokenizer.pad_token_id or 0
     eval_rows = pack([e.encoded for e in data.eval], cfg.train.micro_batch_tokens, cfg.data.packing, pad_id)
-    decisions = {"device": f"{facts.kind} ({facts.name})", "precision": f"{precision}: {why}",
+    processes = f" x {accelerator.num_processes} processes" if accelerator.num_processes > 1 else ""
+    decisions = {"device": f"{facts.kind} ({facts.name}){processes}", "precision": f"{precision}: {why}",
                  "template": chat.name, "steps": f"{total} ({per_epoch} per epoch, {len(data.train)} examples)"}
     resolved = _resolved_config(cfg, run, precision, chat.name)
     meta = {"config": resolved, "data_fingerprint": _fingerprint(data)}
 
-    if not resume:
+    if main and not resume:
         run.create(overwrite)
-    run.mark_running()
+    accelerator.wait_for_everyone()
     state = TrainState()
     if resume:
         state = resume_from(run.checkpoints, model, optimizer, meta, allow_changes)
-        run.trim_metrics(state.step)
-    run.write_json(run.data_json, data.stats)
-    _write_resolved_config(run, resolved, decisions)
+    if main:
+        run.mark_running()
+        if resume:
+            run.trim_metrics(state.step)
+        run.write_json(run.data_json, data.stats)
+        _write_resolved_config(run, resolved, decisions)
 
-    report = Reporter(run, total, cfg.train.report_to)
+    report = Reporter(run, total, cfg.train.report_to) if main else Silent()
     report.say(f"training {cfg.model} ({_method_text(cfg)}) on {decisions['device']}, {precision}; "
                f"{len(data.train)} train / {len(data.eval)} eval examples, {total} steps"
                + (f"; resuming after step {state.step}" if state.step else ""))
     if eval_rows and not state.eval_loss:
-        with accelerator.autocast():
-            state.eval_loss.append([0, mean_loss(model, eval_rows, device)])
+        state.eval_loss.append([0, _eval_loss(model, eval_rows, accelerator)])
         report.say(f"eval loss before training: {state.eval_loss[0][1]:.4f}")
 
     looks = [e.messages for e in data.eval if e.messages][: cfg.train.eval_samples]
@@ -84,19 +103,25 @@ def train(cfg, run, samples: int = 3, resume: bool = False, overwrite: bool = Fa
         epoch, index = divmod(state.step, per_epoch)
         order = epoch_order(len(data.train), cfg.train.seed, epoch)
         batch = [data.train[i].encoded for i in order[index * cfg.train.batch_size:(index + 1) * cfg.train.batch_size]]
-        rows = pack(batch, cfg.train.micro_batch_tokens, cfg.data.packing, pad_id)
-        n_trained = sum(r.n_trained for r in rows)
+        mine = my_share(batch, accelerator)
+        weight = 1.0 if mine else 0.0  # a process with no example this step still joins the gradient exchange
+        rows = pack(mine or batch[:1], cfg.train.micro_batch_tokens, cfg.data.packing, pad_id)
+        n_trained = sum_all(accelerator, weight * sum(r.n_trained for r in rows), device)
         lr = lr_at(state.step, total, cfg.train.lr, cfg.train.warmup, cfg.train.min_lr_ratio)
         for group in optimizer.param_groups:
             group["lr"] = lr
+        torch.manual_seed(step_seed(cfg.train.seed, state.step, accelerator.process_index))
         loss_sum = torch.zeros((), device=device)
         with plain_out_of_memory(cfg):
-            for row in rows:
-                with accelerator.autocast():
-                    row_sum, _ = row_loss_sum(model, row, device)
-                accelerator.backward(row_sum / n_trained)  # mean over the step's trained tokens, however rows split
-                loss_sum += row_sum.detach()
-        loss = loss_sum.item() / n_trained
+            for i, row in enumerate(rows):
+                last = i == len(rows) - 1  # gradients are exchanged once per step, after the last row
+                with contextlib.nullcontext() if last else accelerator.no_sync(loss_fn):
+                    with accelerator.autocast():
+                        row_sum, _ = loss_fn(row)
+                    # the mean over the whole step's trained tokens, however rows and processes split them
+                    accelerator.backward(row_sum * (weight * accelerator.num_processes / n_trained))
+                loss_sum += row_sum.detach() * weight
+        loss = sum_all(accelerator, loss_sum.item(), device) / n_trained
         if not math.isfinite(loss):
             raise diverged(cfg, state, loss, latest_checkpoint(checkpoints))
         if cfg.train.max_grad_norm > 0:
@@ -106,26 +131,25 @@ def train(cfg, run, samples: int = 3, resume: bool = False, overwrite: bool = Fa
 
         state.step += 1
         state.epoch = round(state.step / per_epoch, 3)
-        real_tokens = sum(r.n_real for r in rows)
+        real_tokens = int(sum_all(accelerator, weight * sum(r.n_real for r in rows), device))
         state.tokens += real_tokens
         state.loss.append([state.step, loss])
         record = {"step": state.step, "epoch": state.epoch, "tokens": state.tokens, "loss": loss, "lr": lr,
                   "tokens_per_s": real_tokens / (time.perf_counter() - t0),
                   "memory_gb": peak_memory_gb(facts.kind)}
         if eval_rows and (state.step == total or (cfg.train.eval_every and state.step % cfg.train.eval_every == 0)):
-            with accelerator.autocast():
-                record["eval_loss"] = mean_loss(model, eval_rows, device)
-            if state.record_eval(state.step, record["eval_loss"], cfg.train.early_stopping_delta):
+            record["eval_loss"] = _eval_loss(model, eval_rows, accelerator)
+            if state.record_eval(state.step, record["eval_loss"], cfg.train.early_stopping_delta) and main:
                 _save_tuned(model, tokenizer, checkpoints / "best")
             elif cfg.train.early_stopping and state.evals_without_gain >= cfg.train.early_stopping:
                 state.stop_reason = (f"early stopping: eval loss did not improve for {state.evals_without_gain} "
                                      f"evaluations (best {state.best_eval:.4f} at step {state.best_step})")
         if state.step % cfg.train.log_every == 0 or "eval_loss" in record or state.step == total:
             report.step(record)
-        if looks and "eval_loss" in record:
+        if main and looks and "eval_loss" in record:
             report.say(quick_look(model, chat, looks))
         at_end = state.step == total or state.stop_reason
-        if interrupted() or at_end or (cfg.train.save_every and state.step % cfg.train.save_every == 0):
+        if main and (interrupted() or at_end or (cfg.train.save_every and state.step % cfg.train.save_every == 0)):
             save_checkpoint(checkpoints, model, optimizer, state, meta)
             prune(checkpoints, cfg.train.keep_checkpoints, state.best_step)
         if interrupted():
@@ -136,7 +160,9 @@ def train(cfg, run, samples: int = 3, resume: bool = False, overwrite: bool = Fa
     release_ctrl_c()
     report.end_steps()
     state.stop_reason = state.stop_reason or f"finished all {total} steps"
-    model = accelerator.unwrap_model(model)
+    accelerator.wait_for_everyone()
+    if not main:
+        return {}
     _final_tuned(model, tokenizer, run.model_dir if cfg.method == "full" else run.adapter, checkpoints / "best")
     if cfg.method == "full":
         model.desktune_base = cfg.model  # base_model() swaps these weights in for the base-vs-tuned samples
@@ -149,6 +175,13 @@ def train(cfg, run, samples: int = 3, resume: bool = False, overwrite: bool = Fa
             report.say(compare_samples(model, chat, chats, run.samples))
     report.close()
     return summary
+
+
+def _eval_loss(model, rows, accelerator) -> float:
+    """Held-out mean token loss; each process takes a share of the rows."""
+    with accelerator.autocast():
+        loss, count = loss_and_count(model, my_share(rows, accelerator), accelerator.device)
+    return sum_all(accelerator, loss, accelerator.device) / max(sum_all(accelerator, count, accelerator.device), 1)
 
 
 def _fingerprint(data) -> str:

@@ -1,0 +1,81 @@
+"""Two CPU processes (gloo) launched by torchrun: the single-process run's losses, one writer, exact resume."""
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+import torch
+from safetensors.torch import load_file
+
+from conftest import example_rows, write_jsonl
+from desktune.cli import main
+
+TORCHRUN = Path(sys.executable).with_name("torchrun")
+
+
+def args(model, data, out, *extra):
+    return [f"model={model}", f"data.train={data}", f"output={out}", "train.max_steps=10", "train.batch_size=6",
+            "train.lr=1e-2", "train.eval_every=5", "train.micro_batch_tokens=256", "train.precision=fp32",
+            "train.eval_samples=0", "train.early_stopping=0", "--samples=0", *extra]
+
+
+def torchrun(train_args, **popen):
+    env = {**os.environ, "OMP_NUM_THREADS": "1", "PYTHONUNBUFFERED": "1"}
+    command = [str(TORCHRUN), "--nproc_per_node", "2", "-m", "desktune", "train", *train_args]
+    return subprocess.Popen(command, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+                            start_new_session=True, **popen)
+
+
+def finished(proc) -> str:
+    out, _ = proc.communicate(timeout=300)
+    assert proc.returncode == 0, out[-3000:]
+    return out
+
+
+def metrics(run):
+    return [json.loads(line) for line in (run / "metrics.jsonl").read_text().splitlines()]
+
+
+@pytest.fixture(scope="module")
+def data(tmp_path_factory):
+    return write_jsonl(tmp_path_factory.mktemp("ddp") / "d.jsonl", example_rows(60))
+
+
+def test_two_processes_match_one_and_write_once(tiny_models, data, tmp_path):
+    model = tiny_models["llama"]
+    assert main(["train", *args(model, data, tmp_path / "one", "lora.dropout=0")]) == 0
+    out = finished(torchrun(args(model, data, tmp_path / "two", "lora.dropout=0")))
+    one, two = metrics(tmp_path / "one"), metrics(tmp_path / "two")
+    assert len(two) == 10  # one writer: each step logged once
+    for a, b in zip(one, two):
+        assert abs(a["loss"] - b["loss"]) < 1e-3 and a["tokens"] == b["tokens"]
+    assert abs(one[-1]["eval_loss"] - two[-1]["eval_loss"]) < 1e-3
+    assert out.count("eval loss before training") == 1
+    assert (tmp_path / "two" / "train.log").read_text().count("eval loss before training") == 1
+    assert "x 2 processes" in (tmp_path / "two" / "config.yaml").read_text()
+
+
+def test_two_processes_resume_exactly_after_a_kill(tiny_models, data, tmp_path):
+    model = tiny_models["qwen2"]
+    finished(torchrun(args(model, data, tmp_path / "whole", "train.save_every=3")))
+    run = tmp_path / "killed"
+    proc = torchrun(args(model, data, run, "train.save_every=3"))
+    deadline = time.monotonic() + 120
+    while not (run / "checkpoints" / "step-000006").exists() and time.monotonic() < deadline:
+        time.sleep(0.01)
+    os.killpg(proc.pid, signal.SIGKILL)  # the launcher and both workers
+    proc.wait()
+    assert not (run / "summary.json").exists(), "the run ended before it could be killed"
+    finished(torchrun(args(model, data, run, "train.save_every=3") + ["--resume"]))
+    whole, resumed = metrics(tmp_path / "whole"), metrics(run)
+    assert [r["step"] for r in resumed] == list(range(1, 11))
+    for a, b in zip(whole, resumed):
+        assert abs(a["loss"] - b["loss"]) < 1e-5
+    for name, tensor in load_file(tmp_path / "whole" / "adapter" / "adapter_model.safetensors").items():
+        torch.testing.assert_close(load_file(run / "adapter" / "adapter_model.safetensors")[name], tensor,
+                                   atol=1e-6, rtol=0)
