@@ -9,6 +9,7 @@ import time
 
 import torch
 from accelerate import Accelerator
+from accelerate.state import AcceleratorState
 
 from desktune.config.load import to_dict
 from desktune.data.dataset import build_dataset
@@ -48,7 +49,9 @@ def train(cfg, run, samples: int = 3, resume: bool = False, overwrite: bool = Fa
     facts = detect()
     check_method(cfg.method, facts)
     precision, why = choose_precision(cfg.train.precision, facts)
-    # accelerate scales fp16 losses and skips steps whose gradients overflowed
+    # accelerate scales fp16 losses and skips steps whose gradients overflowed. Its precision is process-wide
+    # state: forget the previous run's (the process group, if any, stays).
+    AcceleratorState._reset_state()
     accelerator = Accelerator(mixed_precision=precision if precision != "fp32" else "no", cpu=facts.kind == "cpu")
     device = accelerator.device
 
