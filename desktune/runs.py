@@ -17,6 +17,7 @@ class RunDir:
 
     config = property(lambda self: self.path / "config.yaml")
     data_json = property(lambda self: self.path / "data.json")
+    plan_json = property(lambda self: self.path / "plan.json")
     metrics = property(lambda self: self.path / "metrics.jsonl")
     log = property(lambda self: self.path / "train.log")
     adapter = property(lambda self: self.path / "adapter")

@@ -20,7 +20,8 @@ def test_report_and_runs_table(tiny_models, tmp_path, capsys):
     runs = tmp_path / "runs"
     assert train(tiny_models, data, runs / "done", "train.report_to=tensorboard") == 0
     assert train(tiny_models, data, runs / "early", "train.lr=0.05", "train.eval_every=2", "train.max_steps=30",
-                 "train.early_stopping=2", "train.batch_size=4", "data.eval=0.25") == 0
+                 "train.early_stopping=2", "train.early_stopping_delta=1.0", "train.batch_size=4",
+                 "data.eval=0.25") == 0
     assert train(tiny_models, data, runs / "broken", "train.lr=1e30", "train.max_grad_norm=0", "train.save_every=1") == 2
     killed = subprocess.Popen([sys.executable, "-m", "desktune", "train", f"model={tiny_models['llama']}",
                                f"data.train={data}", f"output={runs / 'killed'}", "train.max_steps=400",

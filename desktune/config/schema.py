@@ -37,7 +37,10 @@ class TrainConfig:
     epochs: float = opt(3.0, "passes over the training data")
     max_steps: int = opt(0, "stop after this many optimizer steps (0: use epochs)")
     batch_size: int = opt(8, "examples per optimizer step")
-    micro_batch_tokens: int = opt(2048, "tokens per forward pass; steps accumulate gradients over these")
+    micro_batch_tokens: int = opt(0, "tokens per forward pass; steps accumulate gradients over these "
+                                  "(0: auto, chosen by the planner for this device)")
+    gradient_checkpointing: str = opt("auto", "recompute decoder layers in backward to save memory "
+                                      "(auto: only when the planner says memory needs it)", ("auto", "on", "off"))
     lr: float = opt(2e-4, "peak learning rate")
     warmup: float = opt(0.05, "fraction of steps spent warming the learning rate up")
     min_lr_ratio: float = opt(0.1, "final learning rate as a fraction of the peak (cosine decay)")

@@ -53,3 +53,41 @@ def peak_memory_gb(kind: str) -> float:
 
     rss = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
     return rss / 1e9 if platform.system() == "Darwin" else rss / 1e6
+
+
+def device_memory(kind: str) -> tuple[float, float]:
+    """(total, available) bytes of the memory training can use: GPU memory on CUDA, system RAM otherwise."""
+    import torch
+
+    if kind == "cuda":
+        free, total = torch.cuda.mem_get_info()
+        return float(total), float(free)
+    total, available = _system_memory()
+    if kind == "mps":  # unified memory: Metal's recommended working set is what a process may really use
+        return total, min(available, float(torch.mps.recommended_max_memory()))
+    return total, available
+
+
+def usable_memory(kind: str, available: float) -> float:
+    """What a training job may plan to use: leave room for the OS and fragmentation."""
+    return available * (0.9 if kind == "cuda" else 0.85)
+
+
+def _system_memory() -> tuple[float, float]:
+    info = {}
+    for line in _meminfo().splitlines():
+        key, _, value = line.partition(":")
+        info[key] = float(value.split()[0]) * 1024 if value.strip() else 0.0
+    if "MemTotal" in info:
+        return info["MemTotal"], info.get("MemAvailable", info["MemTotal"])
+    import os
+
+    total = float(os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES"))  # macOS: no /proc
+    return total, total * 0.6
+
+
+def _meminfo() -> str:
+    try:
+        return Path("/proc/meminfo").read_text()
+    except OSError:
+        return ""

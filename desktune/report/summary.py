@@ -30,7 +30,8 @@ def _markdown(run, s: dict, d: dict, metrics: list[dict]) -> str:
         ("steps", f"{s.get('steps_done')} — {s.get('stop_reason')}"),
         ("wall time", f"{s.get('seconds')} s"),
         ("tokens/s", f"{sum(speeds) / len(speeds):.0f} mean" if speeds else None),
-        ("peak memory", f"{s.get('peak_memory_gb')} GB"),
+        ("peak memory", f"{s.get('peak_memory_gb')} GB (planned {s.get('planned_peak_memory_gb')} GB)"),
+        ("seconds per step", _per_step(s, metrics)),
         ("train loss", f"{_f(s.get('loss_start'))} → {_f(s.get('loss_end'))}"),
         ("eval loss", f"{_f(s.get('eval_loss_start'))} → best {_f(s.get('best_eval_loss'))} (step "
                       f"{s.get('best_step')}) → end {_f(evals[-1] if evals else None)}"),
@@ -40,6 +41,16 @@ def _markdown(run, s: dict, d: dict, metrics: list[dict]) -> str:
     if run.samples.exists():
         lines += [run.samples.read_text()]
     return "\n".join(lines) + "\n"
+
+
+def _per_step(s: dict, metrics: list[dict]) -> str | None:
+    """Measured from tokens/s (evaluations and samples excluded), beside the planner's estimate."""
+    timed = [m["tokens"] - p["tokens"] for p, m in zip(metrics, metrics[1:])]
+    speeds = [m["tokens_per_s"] for m in metrics[1:]]
+    if not timed:
+        return None
+    measured = sum(t / v for t, v in zip(timed, speeds)) / len(timed)
+    return f"{measured:.2f} s (planned {s.get('planned_seconds_per_step')} s)"
 
 
 def _read(path) -> dict:

@@ -22,6 +22,7 @@ from desktune.infer.samples import compare_samples, quick_look
 from desktune.models.load import load_model, load_tokenizer, resolve
 from desktune.models.methods import check_method, prepare, quantization_kwargs
 from desktune.report.progress import Reporter, Silent
+from desktune.train.autoplan import make_plan
 from desktune.train.checkpoint import (
     latest_checkpoint,
     prune,
@@ -60,6 +61,12 @@ def train(cfg, run, samples: int = 3, resume: bool = False, overwrite: bool = Fa
     model = load_model(source, **quantization_kwargs(cfg.method))
     chat = ChatFormat(tokenizer, cfg.data.template, model.config.model_type)
     data = build_dataset(cfg.data, chat, cfg.train.seed)
+    plan = make_plan(cfg, model.config, data.train, facts, precision, accelerator.num_processes)
+    # the planner's decisions replace the auto values, so the resolved config (and eval, resume) use them
+    cfg.train.micro_batch_tokens = plan.row_tokens
+    cfg.train.gradient_checkpointing = "on" if plan.checkpointing else "off"
+    if plan.checkpointing:
+        model.gradient_checkpointing_enable(gradient_checkpointing_kwargs={"use_reentrant": False})
     model = prepare(model, cfg.method, cfg.lora)
     model.train()
     params = [p for p in model.parameters() if p.requires_grad]
@@ -73,7 +80,8 @@ def train(cfg, run, samples: int = 3, resume: bool = False, overwrite: bool = Fa
     eval_rows = pack([e.encoded for e in data.eval], cfg.train.micro_batch_tokens, cfg.data.packing, pad_id)
     processes = f" x {accelerator.num_processes} processes" if accelerator.num_processes > 1 else ""
     decisions = {"device": f"{facts.kind} ({facts.name}){processes}", "precision": f"{precision}: {why}",
-                 "template": chat.name, "steps": f"{total} ({per_epoch} per epoch, {len(data.train)} examples)"}
+                 "template": chat.name, "steps": f"{total} ({per_epoch} per epoch, {len(data.train)} examples)",
+                 "micro_batch_tokens": plan.row_tokens_why, "gradient_checkpointing": plan.checkpointing_why}
     resolved = _resolved_config(cfg, run, precision, chat.name)
     meta = {"config": resolved, "data_fingerprint": _fingerprint(data)}
 
@@ -88,12 +96,16 @@ def train(cfg, run, samples: int = 3, resume: bool = False, overwrite: bool = Fa
         if resume:
             run.trim_metrics(state.step)
         run.write_json(run.data_json, data.stats)
+        run.write_json(run.plan_json, plan.to_dict())
         _write_resolved_config(run, resolved, decisions)
 
     report = Reporter(run, total, cfg.train.report_to) if main else Silent()
     report.say(f"training {cfg.model} ({_method_text(cfg)}) on {decisions['device']}, {precision}; "
                f"{len(data.train)} train / {len(data.eval)} eval examples, {total} steps"
                + (f"; resuming after step {state.step}" if state.step else ""))
+    if not plan.fits:
+        report.say(f"warning: the plan puts peak memory at {plan.peak / 1e9:.1f} GB, above the {plan.usable / 1e9:.1f} GB "
+                   f"this device can give; if it runs out, try: {'; '.join(plan.advice)}")
     if eval_rows and not state.eval_loss:
         state.eval_loss.append([0, _eval_loss(model, eval_rows, accelerator)])
         report.say(f"eval loss before training: {state.eval_loss[0][1]:.4f}")
@@ -170,6 +182,8 @@ def train(cfg, run, samples: int = 3, resume: bool = False, overwrite: bool = Fa
     if cfg.method == "full":
         model.desktune_base = cfg.model  # base_model() swaps these weights in for the base-vs-tuned samples
     summary = _summary(cfg, decisions, state, data, time.perf_counter() - started, facts.kind)
+    summary |= {"planned_peak_memory_gb": round(plan.peak / 1e9, 2),
+                "planned_seconds_per_step": round(plan.seconds_per_step, 2)}
     run.write_json(run.summary, summary)
     report.say(_summary_text(summary))
     if samples and any(e.messages for e in data.eval):

@@ -1,0 +1,48 @@
+"""Small measurements on the real device: does a dtype work here, and how fast are its matmuls."""
+
+import time
+
+
+def matmul_gflops(device: str, dtype_name: str, size: int = 1024, seconds: float = 0.4) -> float:
+    """Sustained matmul throughput (GFLOP/s) of square size x size matrices."""
+    import torch
+
+    dtype = getattr(torch, {"fp32": "float32", "bf16": "bfloat16", "fp16": "float16"}[dtype_name])
+    a = torch.randn(size, size, device=device).to(dtype)
+    b = torch.randn(size, size, device=device).to(dtype)
+    _sync(device, a @ b)
+    runs, started = 0, time.perf_counter()
+    while time.perf_counter() - started < seconds:
+        _sync(device, a @ b)
+        runs += 1
+    return 2 * size**3 * runs / (time.perf_counter() - started) / 1e9
+
+
+def dtype_trains(device: str, dtype_name: str) -> str | None:
+    """None when a matmul and its backward in this dtype are finite and close to fp32; else what went wrong."""
+    import torch
+
+    dtype = getattr(torch, {"fp32": "float32", "bf16": "bfloat16", "fp16": "float16"}[dtype_name])
+    try:
+        torch.manual_seed(0)
+        x = torch.randn(64, 256, device=device)
+        w = torch.randn(256, 256, device=device, requires_grad=True)
+        wl = w.detach().to(dtype).requires_grad_(True)
+        (x @ w).square().mean().backward()
+        (x.to(dtype) @ wl).float().square().mean().backward()
+    except (RuntimeError, TypeError) as e:
+        return f"{type(e).__name__}: {str(e).splitlines()[0]}"
+    if not torch.isfinite(wl.grad).all():
+        return "backward gave inf/NaN"
+    error = ((wl.grad.float() - w.grad).norm() / w.grad.norm()).item()
+    return None if error < 0.05 else f"backward differs from fp32 by {error:.0%}"
+
+
+def _sync(device: str, _result) -> None:
+    import torch
+
+    if device == "cuda":
+        torch.cuda.synchronize()
+    elif device == "mps":
+        torch.mps.synchronize()
+    # CPU operations are synchronous

@@ -1,0 +1,121 @@
+"""What a training job costs, from the model's shape alone (no weights): bytes of memory and FLOPs per token.
+
+Pure functions. Activation constants follow what PyTorch keeps for backward in these decoder layers; the
+overhead and efficiency constants were measured on a 2-core CPU (see benchmarks/plan_accuracy.py).
+"""
+
+from dataclasses import dataclass
+
+GB = 1e9
+LOSS_CHUNK = 512  # desktune.train.forward applies the vocabulary projection this many positions at a time
+CPU_RUNTIME = 0.55 * GB  # python + torch + transformers + tokenizer, measured RSS before any weights
+GPU_RUNTIME = 0.6 * GB  # CUDA context and allocator slack
+
+
+@dataclass
+class Shape:
+    """The numbers of a decoder-only transformer that decide its cost."""
+    params: int
+    layers: int
+    hidden: int
+    intermediate: int
+    heads: int
+    kv_heads: int
+    head_dim: int
+    vocab: int
+    tied: bool
+
+    @classmethod
+    def from_config(cls, config) -> "Shape":
+        head_dim = getattr(config, "head_dim", None) or config.hidden_size // config.num_attention_heads
+        kv = getattr(config, "num_key_value_heads", None) or config.num_attention_heads
+        h, i, n, v = config.hidden_size, config.intermediate_size, config.num_hidden_layers, config.vocab_size
+        attn = h * head_dim * (2 * config.num_attention_heads + 2 * kv)
+        per_layer = attn + 3 * h * i + 4 * h
+        tied = getattr(config, "tie_word_embeddings", False)
+        params = n * per_layer + v * h * (1 if tied else 2) + h
+        return cls(params, n, h, i, config.num_attention_heads, kv, head_dim, v, tied)
+
+    @property
+    def embedding_params(self) -> int:
+        return self.vocab * self.hidden
+
+    def linear_shapes(self) -> dict[str, tuple[int, int]]:
+        """(in, out) of each linear layer in one decoder layer, by the names PEFT targets."""
+        h, i, q, kv = self.hidden, self.intermediate, self.heads * self.head_dim, self.kv_heads * self.head_dim
+        return {"q_proj": (h, q), "k_proj": (h, kv), "v_proj": (h, kv), "o_proj": (q, h),
+                "gate_proj": (h, i), "up_proj": (h, i), "down_proj": (i, h)}
+
+
+@dataclass
+class Job:
+    method: str  # lora | qlora | full
+    precision: str  # fp32 | bf16 | fp16 (compute)
+    row_tokens: int  # tokens per forward row
+    trained_fraction: float  # share of tokens whose loss is computed (assistant turns)
+    lora_r: int = 16
+    lora_targets: tuple = ()  # empty: all linear layers
+    checkpointing: bool = False  # activation checkpointing of decoder layers
+    attention_matrix: bool = True  # the attention kernel keeps [heads, T, T] (CPU/MPS with a packing mask)
+
+
+def lora_params(shape: Shape, job: Job) -> int:
+    targets = shape.linear_shapes()
+    chosen = job.lora_targets or tuple(targets)
+    return shape.layers * sum(job.lora_r * (targets[t][0] + targets[t][1]) for t in chosen if t in targets)
+
+
+def trainable_params(shape: Shape, job: Job) -> int:
+    return shape.params if job.method == "full" else lora_params(shape, job)
+
+
+def memory(shape: Shape, job: Job, kind: str) -> dict[str, float]:
+    """Peak bytes by part for one training process."""
+    act = 4 if job.precision == "fp32" else 2
+    trainable = trainable_params(shape, job)
+    if job.method == "qlora":  # NF4 linears (~0.56 bytes/param with double quantisation), bf16 embeddings
+        weights = (shape.params - shape.embedding_params) * 0.56 + shape.embedding_params * 2
+    else:
+        weights = shape.params * 4
+    parts = {
+        "weights": weights,
+        "adapter": 0 if job.method == "full" else trainable * 4,
+        "gradients": trainable * 4,
+        "optimizer": trainable * 8,  # AdamW: two fp32 moments
+        "activations": _activations(shape, job, act),
+        "logits/loss": min(LOSS_CHUNK, job.row_tokens * job.trained_fraction) * shape.vocab * (4 + 4 + act),
+        "runtime": GPU_RUNTIME if kind == "cuda" else CPU_RUNTIME,
+    }
+    if act == 2 and job.method != "qlora":  # autocast's low-precision weight copies, kept for backward
+        parts["weights"] += (shape.params - shape.embedding_params) * act + shape.embedding_params * act
+    return parts
+
+
+def _activations(shape: Shape, job: Job, act: int) -> float:
+    """What backward needs from the forward pass, for one row (rows are run one after another)."""
+    t, h, i = job.row_tokens, shape.hidden, shape.intermediate
+    q, kv = shape.heads * shape.head_dim, shape.kv_heads * shape.head_dim
+    # norms and residuals, q/k/v (before and after RoPE), attention output, MLP gate/up/activation/product
+    per_token = 6 * h + 2 * (q + 2 * kv) + q + 4 * i
+    if job.method != "full":  # LoRA keeps each adapted layer's (dropout) input and its rank-r projection
+        per_token += sum(a + job.lora_r for a, _ in shape.linear_shapes().values())
+    # fp32 weights under autocast: norms, residuals and element-wise results stay fp32
+    per_layer = t * per_token * (4 if job.method != "qlora" else act)
+    if job.attention_matrix:  # scores and probabilities, [heads, T, T]
+        per_layer += 2 * shape.heads * t * t * act
+    if job.checkpointing:  # only each layer's input is kept; one layer is recomputed at a time
+        return shape.layers * t * h * act + per_layer
+    return shape.layers * per_layer
+
+
+def flops_per_token(shape: Shape, job: Job) -> float:
+    """Matmul FLOPs of one optimizer step, per real token: forward, backward and recomputation."""
+    embed = shape.embedding_params
+    body = 2 * (shape.params - embed * (1 if shape.tied else 2))  # every linear layer, forward
+    attention = 4 * shape.layers * shape.heads * shape.head_dim * (job.row_tokens if job.attention_matrix
+                                                                  else job.row_tokens / 2)
+    head = 2 * embed * job.trained_fraction  # the vocabulary projection runs at trained positions only
+    forward = body + attention + head
+    backward = 2 * forward if job.method == "full" else forward  # frozen weights: input gradients only
+    recompute = head + (forward if job.checkpointing else 0)  # the loss chunks (and layers) run again
+    return forward + backward + recompute

@@ -1,0 +1,98 @@
+"""Decide the settings left on auto, and say whether the job fits this machine and how long it takes."""
+
+from dataclasses import dataclass, field
+
+from desktune.plan.estimate import GB, Job, Shape, flops_per_token, memory
+
+PAD = 64  # desktune.data.pack pads rows to a multiple of this
+# Share of the measured matmul peak a training step reaches (fitted on a 2-core CPU; GPUs reach more).
+EFFICIENCY = {"cpu": 0.23, "mps": 0.3, "cuda": 0.4}
+MATRIX_ATTENTION_ROW = 512  # CPU/MPS: attention stores [heads, T, T]; longer rows cost more than they save
+
+
+@dataclass
+class Plan:
+    row_tokens: int
+    row_tokens_why: str
+    checkpointing: bool
+    checkpointing_why: str
+    parts: dict  # bytes by part
+    usable: float  # bytes this device can give the job
+    seconds_per_step: float
+    steps: int
+    advice: list = field(default_factory=list)
+
+    @property
+    def peak(self) -> float:
+        return sum(self.parts.values())
+
+    @property
+    def fits(self) -> bool:
+        return self.peak <= self.usable
+
+    def to_dict(self) -> dict:
+        return {"micro_batch_tokens": self.row_tokens, "micro_batch_tokens_why": self.row_tokens_why,
+                "gradient_checkpointing": self.checkpointing, "gradient_checkpointing_why": self.checkpointing_why,
+                "memory_gb": {k: round(v / GB, 3) for k, v in self.parts.items()},
+                "peak_memory_gb": round(self.peak / GB, 2), "usable_memory_gb": round(self.usable / GB, 2),
+                "fits": self.fits, "seconds_per_step": round(self.seconds_per_step, 3), "steps": self.steps,
+                "total_minutes": round(self.seconds_per_step * self.steps / 60, 1), "advice": self.advice}
+
+
+def fit(shape: Shape, job: Job, kind: str, usable: float, gflops: float, longest: int, tokens_per_step: float,
+        steps: int, row_tokens: int = 0, checkpointing: str = "auto") -> Plan:
+    """job's row_tokens/checkpointing are overwritten by the decisions; longest: the longest example in tokens."""
+    job.attention_matrix = kind != "cuda"
+    job.row_tokens, row_why = _row_tokens(row_tokens, longest, job.attention_matrix)
+    job.checkpointing, ckpt_why = checkpointing == "on", f"requested ({checkpointing})"
+    if checkpointing == "auto":
+        job.checkpointing = sum(memory(shape, job, kind).values()) > usable
+        ckpt_why = ("on: without it the peak would exceed usable memory" if job.checkpointing
+                    else "off: everything fits without recomputing layers")
+    parts = memory(shape, job, kind)
+    seconds = flops_per_token(shape, job) * tokens_per_step / (gflops * 1e9 * EFFICIENCY.get(kind, 0.3))
+    plan = Plan(job.row_tokens, row_why, job.checkpointing, ckpt_why, parts, usable, seconds, steps)
+    plan.advice = advice(shape, job, plan, kind)
+    return plan
+
+
+def _row_tokens(requested: int, longest: int, attention_matrix: bool) -> tuple[int, str]:
+    need = -(-longest // PAD) * PAD
+    if requested:
+        return max(requested, need), "requested" if requested >= need else f"raised to the longest example ({need})"
+    if attention_matrix:
+        target = max(MATRIX_ATTENTION_ROW, need)
+        return target, (f"{target}: this device's attention keeps a tokens x tokens matrix per head, so short rows "
+                        "are faster and smaller (at least the longest example)")
+    target = max(4096, need)
+    return target, f"{target}: memory-efficient attention on CUDA; long rows keep the GPU busy"
+
+
+def advice(shape: Shape, job: Job, plan: Plan, kind: str) -> list[str]:
+    if plan.fits:
+        return []
+    tips = []
+    if job.method == "full":
+        full = shape.params * 16 / GB
+        tips.append(f"method=lora: a full fine-tune keeps weights, gradients and AdamW state (~{full:.0f} GB for "
+                    f"{shape.params / 1e9:.1f}B parameters); LoRA trains ~1% of that")
+    if job.method == "lora" and kind == "cuda":
+        tips.append("method=qlora: the frozen base in 4-bit takes about a quarter of the memory")
+    if plan.parts["activations"] > 0.3 * plan.peak and job.row_tokens > 512:
+        tips.append(f"train.micro_batch_tokens={max(512, job.row_tokens // 2)} (or data.max_length lower)")
+    if not job.checkpointing:
+        tips.append("train.gradient_checkpointing=on")
+    weights = plan.parts["weights"] + plan.parts["gradients"] + plan.parts["optimizer"]
+    if weights > plan.usable:
+        tips.append(f"a bigger machine: the weights and optimizer alone need {weights / GB:.0f} GB and this device "
+                    f"gives {plan.usable / GB:.0f} GB; data-parallel GPUs each hold all of it, so pick one GPU with "
+                    "more memory, or use LoRA/QLoRA")
+    return tips
+
+
+def launch_hint(seconds_total: float) -> str | None:
+    """Long jobs: the same config on a multi-GPU machine (docs/multi-gpu.md)."""
+    if seconds_total < 3600:
+        return None
+    return ("this job takes over an hour here; on a machine with N GPUs run "
+            "`torchrun --nproc_per_node N -m desktune train CONFIG` (about N x faster; docs/multi-gpu.md)")
