@@ -6,7 +6,9 @@ import sys
 
 from desktune.errors import DesktuneError
 
-VERBS = {"train": "fine-tune a model (no CONFIG: the bundled persona example)",
+VERBS = {"doctor": "check this machine: device, memory, dtypes that work, disk, a one-step training smoke test",
+         "plan": "memory by part, time and a fits / does-not-fit verdict for a config, before training",
+         "train": "fine-tune a model (no CONFIG: the bundled persona example)",
          "generate": "answer one prompt with a trained run",
          "data": "data check FILE: format, counts, lengths and trained tokens, before training",
          "eval": "held-out loss and perplexity, base vs tuned, forgetting check, side-by-side answers",

@@ -62,10 +62,10 @@ def _row_tokens(requested: int, longest: int, attention_matrix: bool) -> tuple[i
         return max(requested, need), "requested" if requested >= need else f"raised to the longest example ({need})"
     if attention_matrix:
         target = max(MATRIX_ATTENTION_ROW, need)
-        return target, (f"{target}: this device's attention keeps a tokens x tokens matrix per head, so short rows "
-                        "are faster and smaller (at least the longest example)")
+        return target, ("this device's attention keeps a tokens x tokens matrix per head, so short rows are "
+                        "faster and smaller (at least the longest example)")
     target = max(4096, need)
-    return target, f"{target}: memory-efficient attention on CUDA; long rows keep the GPU busy"
+    return target, "memory-efficient attention on CUDA; long rows keep the GPU busy"
 
 
 def advice(shape: Shape, job: Job, plan: Plan, kind: str) -> list[str]:

@@ -66,7 +66,7 @@ def train(cfg, run, samples: int = 3, resume: bool = False, overwrite: bool = Fa
     cfg.train.micro_batch_tokens = plan.row_tokens
     cfg.train.gradient_checkpointing = "on" if plan.checkpointing else "off"
     if plan.checkpointing:
-        model.gradient_checkpointing_enable(gradient_checkpointing_kwargs={"use_reentrant": False})
+        model.activation_checkpointing_enable(activation_checkpointing_kwargs={"use_reentrant": False})
     model = prepare(model, cfg.method, cfg.lora)
     model.train()
     params = [p for p in model.parameters() if p.requires_grad]

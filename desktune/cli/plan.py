@@ -1,0 +1,57 @@
+"""desktune plan [CONFIG] [key=value ...] [--json] — will it fit, how long will it take (no weights loaded)."""
+
+import argparse
+import json
+import time
+
+from desktune.cli.train import EXAMPLE, split_config
+from desktune.config import load_config
+
+
+def run(argv: list[str]) -> int:
+    parser = argparse.ArgumentParser(prog="desktune plan", description="Memory and time of a training job, before it runs.")
+    parser.add_argument("items", nargs="*", metavar="[CONFIG] [key=value ...]")
+    parser.add_argument("--json", action="store_true", help="print the plan as JSON")
+    args = parser.parse_intermixed_args(argv)
+    started = time.perf_counter()
+    config_path, overrides = split_config(args.items)
+    cfg = load_config(config_path or str(EXAMPLE), overrides)
+
+    from desktune.data.dataset import build_dataset
+    from desktune.data.template import ChatFormat
+    from desktune.hardware.detect import detect
+    from desktune.hardware.precision import choose_precision
+    from desktune.models.load import load_model_config, load_tokenizer, resolve
+    from desktune.models.methods import check_method
+    from desktune.plan.fit import launch_hint
+    from desktune.train.autoplan import make_plan
+
+    facts = detect()
+    check_method(cfg.method, facts)
+    precision, why = choose_precision(cfg.train.precision, facts)
+    source = resolve(cfg.model)
+    model_config = load_model_config(source)
+    chat = ChatFormat(load_tokenizer(source), cfg.data.template, model_config.model_type)
+    data = build_dataset(cfg.data, chat, cfg.train.seed)
+    plan = make_plan(cfg, model_config, data.train, facts, precision)
+    result = {"model": cfg.model, "method": cfg.method, "device": f"{facts.kind} ({facts.name})",
+              "precision": f"{precision}: {why}", **plan.to_dict(), "planning_seconds": 0.0}
+    hint = launch_hint(plan.seconds_per_step * plan.steps)
+    if hint:
+        result["advice"].append(hint)
+    result["planning_seconds"] = round(time.perf_counter() - started, 1)
+    print(json.dumps(result, indent=2) if args.json else _table(result))
+    return 0 if plan.fits else 1
+
+
+def _table(r: dict) -> str:
+    lines = [f"{r['model']} · {r['method']} · {r['device']} · {r['precision']}",
+             f"micro-batch tokens {r['micro_batch_tokens']}: {r['micro_batch_tokens_why']}",
+             f"gradient checkpointing: {r['gradient_checkpointing_why']}", "", "memory (GB)"]
+    lines += [f"  {part:<12} {gb:8.2f}" for part, gb in r["memory_gb"].items()]
+    verdict = "fits" if r["fits"] else "DOES NOT FIT"
+    lines += [f"  {'peak':<12} {r['peak_memory_gb']:8.2f}   of {r['usable_memory_gb']:.1f} usable: {verdict}", "",
+              f"time: {r['seconds_per_step']:.2f} s per step x {r['steps']} steps = about {r['total_minutes']:.0f} min"]
+    lines += [f"advice: {tip}" for tip in r["advice"]]
+    lines.append(f"(planned in {r['planning_seconds']} s, no weights loaded)")
+    return "\n".join(lines)

@@ -1,0 +1,99 @@
+"""The planner: memory by part, decisions, advice — and the plan / doctor verbs."""
+
+import json
+
+import yaml
+from transformers import LlamaConfig
+
+from conftest import example_rows, write_jsonl
+from desktune.cli import main
+from desktune.plan.estimate import GB, Job, Shape, memory
+from desktune.plan.fit import fit
+
+LLAMA_8B = Shape.from_config(LlamaConfig(vocab_size=128256, hidden_size=4096, intermediate_size=14336,
+                                         num_hidden_layers=32, num_attention_heads=32, num_key_value_heads=8))
+
+
+def plan_8b(method: str, kind: str, usable_gb: float, checkpointing="auto"):
+    job = Job(method, "bf16", 0, 0.6)
+    return fit(LLAMA_8B, job, kind, usable_gb * GB, gflops=100_000, longest=700, tokens_per_step=2000, steps=100,
+               checkpointing=checkpointing)
+
+
+def test_shape_counts_parameters_like_the_model():
+    assert abs(LLAMA_8B.params / 8.03e9 - 1) < 0.01  # Llama 3.1 8B
+
+
+def test_full_fine_tune_of_8b_on_a_laptop_does_not_fit_and_says_what_to_do():
+    plan = plan_8b("full", "mps", 24)
+    assert not plan.fits and plan.peak > 100 * GB  # ~16 bytes per parameter
+    assert any("method=lora" in tip for tip in plan.advice)
+    assert any("bigger machine" in tip for tip in plan.advice)
+
+
+def test_qlora_8b_fits_a_24gb_gpu_and_lora_needs_more():
+    assert plan_8b("qlora", "cuda", 22).fits
+    assert plan_8b("lora", "cuda", 22).peak > plan_8b("qlora", "cuda", 22).peak + 20 * GB
+
+
+def test_auto_row_tokens_short_on_cpu_long_on_cuda_never_below_the_longest_example():
+    assert plan_8b("qlora", "cuda", 80).row_tokens == 4096
+    assert plan_8b("lora", "cpu", 200).row_tokens == 704  # the longest example (700) rounded up to 64
+    job = Job("lora", "bf16", 0, 0.6)
+    small = fit(LLAMA_8B, job, "cpu", 200 * GB, 1000, 100, 1000, 10)
+    assert small.row_tokens == 512
+
+
+def test_checkpointing_turns_on_only_when_memory_needs_it():
+    roomy, tight = plan_8b("qlora", "cuda", 80), plan_8b("qlora", "cuda", 9.5)
+    assert not roomy.checkpointing and tight.checkpointing
+    assert tight.parts["activations"] < roomy.parts["activations"] / 4
+    assert plan_8b("qlora", "cuda", 80, checkpointing="on").checkpointing
+
+
+def test_memory_grows_with_the_row_and_the_method():
+    def total(method, tokens):
+        return sum(memory(LLAMA_8B, Job(method, "bf16", tokens, 0.6), "cpu").values())
+    assert total("lora", 2048) > total("lora", 512) and total("full", 512) > total("lora", 512) > total("qlora", 512)
+
+
+def test_plan_verb_reads_config_and_data_without_training(tiny_models, tmp_path, capsys):
+    data = write_jsonl(tmp_path / "d.jsonl", example_rows(20))
+    assert main(["plan", f"model={tiny_models['gemma3']}", f"data.train={data}", "--json"]) == 0
+    plan = json.loads(capsys.readouterr().out)
+    assert plan["fits"] and plan["peak_memory_gb"] > 0 and plan["seconds_per_step"] > 0
+    assert set(plan["memory_gb"]) == {"weights", "adapter", "gradients", "optimizer", "activations", "logits/loss",
+                                      "runtime"}
+    assert not (tmp_path / "runs").exists()
+
+
+def test_train_writes_the_plan_beside_the_measurement(tiny_models, tmp_path):
+    data = write_jsonl(tmp_path / "d.jsonl", example_rows(20))
+    run = tmp_path / "run"
+    assert main(["train", f"model={tiny_models['qwen2']}", f"data.train={data}", f"output={run}",
+                 "train.max_steps=2", "--samples=0"]) == 0
+    plan = json.loads((run / "plan.json").read_text())
+    summary = json.loads((run / "summary.json").read_text())
+    assert summary["planned_peak_memory_gb"] == plan["peak_memory_gb"]
+    assert "planned" in (run / "report.md").read_text()
+    assert f"micro_batch_tokens: {plan['micro_batch_tokens']}" in (run / "config.yaml").read_text()
+
+
+def test_doctor_checks_this_machine(capsys):
+    assert main(["doctor", "--json"]) == 0
+    report = json.loads(capsys.readouterr().out)
+    names = {c["name"] for c in report["checks"]}
+    assert report["ok"] and {"device", "memory", "fp32", "disk", "training smoke test"} <= names
+
+
+def test_gradient_checkpointing_recomputes_without_changing_the_losses(tiny_models, tmp_path):
+    data = write_jsonl(tmp_path / "d.jsonl", example_rows(20))
+    losses = {}
+    for mode in ("on", "off"):
+        run = tmp_path / mode
+        assert main(["train", f"model={tiny_models['llama']}", f"data.train={data}", f"output={run}",
+                     "train.max_steps=3", "train.precision=fp32", "lora.dropout=0", f"train.gradient_checkpointing={mode}",
+                     "train.eval_samples=0", "--samples=0"]) == 0
+        losses[mode] = [json.loads(line)["loss"] for line in (run / "metrics.jsonl").read_text().splitlines()]
+        assert yaml.safe_load((run / "config.yaml").read_text())["train"]["gradient_checkpointing"] == mode
+    assert max(abs(a - b) for a, b in zip(losses["on"], losses["off"])) < 1e-5
