@@ -32,24 +32,23 @@ def run(argv: list[str]) -> int:
 
     from desktune.report.summary import write_report
     from desktune.train.distributed import is_main_process
-    from desktune.train.loop import (
-        train,  # torch and transformers load only when training starts
-    )
+    from desktune.train.loop import train  # torch and transformers load only when training starts
 
-    if not is_main_process():  # one of several processes: only the main one writes the run folder
-        train(cfg, run_dir, samples=args.samples, resume=args.resume, overwrite=args.overwrite,
-              allow_changes=args.allow_changes)
-        return 0
+    writer = is_main_process()  # of several processes, only the main one writes the run folder
     try:
         train(cfg, run_dir, samples=args.samples, resume=args.resume, overwrite=args.overwrite,
               allow_changes=args.allow_changes)
     except KeyboardInterrupt:
         raise  # a checkpoint was written: the run is resumable, not failed
     except BaseException as e:
-        run_dir.mark_failed(getattr(e, "message", None) or f"{type(e).__name__}: {e}")
+        if writer:
+            run_dir.mark_failed(getattr(e, "message", None) or f"{type(e).__name__}: {e}")
         raise
     finally:
-        run_dir.mark_stopped()
+        if writer:
+            run_dir.mark_stopped()
+    if not writer:
+        return 0
     write_report(run_dir)
     print(f"run folder: {run_dir.path}\ntry: desktune generate {run_dir.path} --prompt 'Hello!'")
     return 0

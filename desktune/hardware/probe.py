@@ -11,11 +11,14 @@ def matmul_gflops(device: str, dtype_name: str, size: int = 1024, seconds: float
     a = torch.randn(size, size, device=device).to(dtype)
     b = torch.randn(size, size, device=device).to(dtype)
     _sync(device, a @ b)
-    runs, started = 0, time.perf_counter()
-    while time.perf_counter() - started < seconds:
-        _sync(device, a @ b)
-        runs += 1
-    return 2 * size**3 * runs / (time.perf_counter() - started) / 1e9
+    best = 0.0
+    for _ in range(4):  # the best of four slices: a busy moment on a shared machine should not count
+        runs, started = 0, time.perf_counter()
+        while time.perf_counter() - started < seconds / 4:
+            _sync(device, a @ b)
+            runs += 1
+        best = max(best, 2 * size**3 * runs / (time.perf_counter() - started) / 1e9)
+    return best
 
 
 def dtype_trains(device: str, dtype_name: str) -> str | None:

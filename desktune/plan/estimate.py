@@ -108,8 +108,10 @@ def _activations(shape: Shape, job: Job, act: int) -> float:
     return shape.layers * per_layer
 
 
-def flops_per_token(shape: Shape, job: Job) -> float:
-    """Matmul FLOPs of one optimizer step, per real token: forward, backward and recomputation."""
+def flops_per_token(shape: Shape, job: Job, recompute_counts: bool = True) -> float:
+    """Matmul FLOPs of one optimizer step, per real token: forward, backward and recomputation.
+    recompute_counts=False: checkpointed layers cost no extra time (measured so on CPU, where the memory
+    traffic checkpointing saves outweighs the recomputation)."""
     embed = shape.embedding_params
     body = 2 * (shape.params - embed * (1 if shape.tied else 2))  # every linear layer, forward
     attention = 4 * shape.layers * shape.heads * shape.head_dim * (job.row_tokens if job.attention_matrix
@@ -117,5 +119,5 @@ def flops_per_token(shape: Shape, job: Job) -> float:
     head = 2 * embed * job.trained_fraction  # the vocabulary projection runs at trained positions only
     forward = body + attention + head
     backward = 2 * forward if job.method == "full" else forward  # frozen weights: input gradients only
-    recompute = head + (forward if job.checkpointing else 0)  # the loss chunks (and layers) run again
+    recompute = head + (forward if job.checkpointing and recompute_counts else 0)  # loss chunks (and layers) again
     return forward + backward + recompute

@@ -2,11 +2,17 @@
 
 from dataclasses import dataclass, field
 
-from desktune.plan.estimate import GB, Job, Shape, flops_per_token, memory
+from desktune.plan.estimate import GB, Job, Shape, flops_per_token, memory, trainable_params
 
 PAD = 64  # desktune.data.pack pads rows to a multiple of this
-# Share of the measured matmul peak a training step reaches (fitted on a 2-core CPU; GPUs reach more).
-EFFICIENCY = {"cpu": 0.23, "mps": 0.3, "cuda": 0.4}
+# Share of the probed matmul peak a training step reaches. CPU figures were fitted to real runs on a 2-core
+# AMD EPYC (benchmarks/plan_accuracy.py): bf16 matmuls are fast there but casts, norms and attention are not.
+# MPS and CUDA figures are guesses until measured.
+EFFICIENCY = {("cpu", "fp32"): 0.55, ("cpu", "bf16"): 0.22, ("mps", "fp32"): 0.4, ("cuda", "bf16"): 0.4,
+              ("cuda", "fp16"): 0.4, ("cuda", "fp32"): 0.5}
+# AdamW reads and writes weights, gradients and two moments: memory-bound (bytes/s, same provenance).
+OPTIMIZER_BANDWIDTH = {"cpu": 4e9, "mps": 100e9, "cuda": 1000e9}
+STEP_OVERHEAD = 0.05  # seconds of Python, packing and bookkeeping per step (what tiny models show)
 MATRIX_ATTENTION_ROW = 512  # CPU/MPS: attention stores [heads, T, T]; longer rows cost more than they save
 
 
@@ -43,15 +49,18 @@ def fit(shape: Shape, job: Job, kind: str, usable: float, gflops: float, longest
         steps: int, row_tokens: int = 0, checkpointing: str = "auto") -> Plan:
     """job's row_tokens/checkpointing are overwritten by the decisions; longest: the longest example in tokens."""
     job.attention_matrix = kind != "cuda"
-    job.row_tokens, row_why = _row_tokens(row_tokens, longest, job.attention_matrix)
+    chosen, row_why = _row_tokens(row_tokens, longest, job.attention_matrix)
+    job.row_tokens = min(chosen, -(-int(tokens_per_step) // PAD) * PAD)  # a step may not fill a whole row
     job.checkpointing, ckpt_why = checkpointing == "on", f"requested ({checkpointing})"
     if checkpointing == "auto":
         job.checkpointing = sum(memory(shape, job, kind).values()) > usable
         ckpt_why = ("on: without it the peak would exceed usable memory" if job.checkpointing
                     else "off: everything fits without recomputing layers")
     parts = memory(shape, job, kind)
-    seconds = flops_per_token(shape, job) * tokens_per_step / (gflops * 1e9 * EFFICIENCY.get(kind, 0.3))
-    plan = Plan(job.row_tokens, row_why, job.checkpointing, ckpt_why, parts, usable, seconds, steps)
+    flops = flops_per_token(shape, job, recompute_counts=kind == "cuda") * tokens_per_step
+    compute = flops / (gflops * 1e9 * EFFICIENCY.get((kind, job.precision), 0.3))
+    seconds = STEP_OVERHEAD + compute + trainable_params(shape, job) * 28 / OPTIMIZER_BANDWIDTH.get(kind, 100e9)
+    plan = Plan(chosen, row_why, job.checkpointing, ckpt_why, parts, usable, seconds, steps)
     plan.advice = advice(shape, job, plan, kind)
     return plan
 

@@ -23,22 +23,12 @@ from desktune.models.load import load_model, load_tokenizer, resolve
 from desktune.models.methods import check_method, prepare, quantization_kwargs
 from desktune.report.progress import Reporter, Silent
 from desktune.train.autoplan import make_plan
-from desktune.train.checkpoint import (
-    latest_checkpoint,
-    prune,
-    resume_from,
-    save_checkpoint,
-)
+from desktune.train.checkpoint import latest_checkpoint, prune, resume_from, save_checkpoint
 from desktune.train.distributed import my_share, step_seed
 from desktune.train.distributed import total as sum_all
 from desktune.train.forward import RowLoss, loss_and_count
 from desktune.train.optim import lr_at, make_optimizer
-from desktune.train.safety import (
-    catch_ctrl_c,
-    diverged,
-    plain_out_of_memory,
-    release_ctrl_c,
-)
+from desktune.train.safety import catch_ctrl_c, diverged, plain_out_of_memory, release_ctrl_c
 from desktune.train.state import TrainState
 
 

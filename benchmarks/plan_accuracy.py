@@ -1,0 +1,71 @@
+"""The planner against real short trainings: predicted vs measured peak memory and seconds per step.
+
+    python benchmarks/plan_accuracy.py [WORKDIR]
+
+Each run is its own process (so its peak RSS is its own). Tiny runs use a random Llama built here.
+"""
+
+import json
+import subprocess
+import sys
+import tempfile
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+DATA = ROOT / "desktune" / "examples" / "persona" / "train.jsonl"
+RUNS = [  # name, model, overrides
+    ("builtin lora auto(512)", "builtin", ["train.batch_size=8"]),
+    ("builtin lora 1024", "builtin", ["train.micro_batch_tokens=1024", "train.batch_size=16"]),
+    ("builtin lora 2048", "builtin", ["train.micro_batch_tokens=2048", "train.batch_size=32"]),
+    ("builtin lora 2048 ckpt", "builtin", ["train.micro_batch_tokens=2048", "train.batch_size=32",
+                                           "train.gradient_checkpointing=on"]),
+    ("builtin lora fp32 256", "builtin", ["train.micro_batch_tokens=256", "train.precision=fp32"]),
+    ("builtin full 512", "builtin", ["method=full", "train.lr=2e-5"]),
+    ("tiny lora 256", "tiny", ["train.micro_batch_tokens=256"]),
+    ("tiny full 2048 ckpt", "tiny", ["method=full", "train.micro_batch_tokens=2048", "train.batch_size=32",
+                                     "train.gradient_checkpointing=on"]),
+]
+
+
+def tiny_model(folder: Path) -> str:
+    sys.path.insert(0, str(ROOT / "tests"))
+    from conftest import build_model, build_tokenizer
+
+    tokenizer = build_tokenizer()
+    build_model("llama", len(tokenizer)).save_pretrained(folder)
+    tokenizer.save_pretrained(folder)
+    return str(folder)
+
+
+def measure(name: str, model: str, overrides: list[str], work: Path) -> dict:
+    run = work / name.replace(" ", "-").replace("(", "").replace(")", "")
+    command = [sys.executable, "-m", "desktune", "train", f"model={model}", f"data.train={DATA}", f"output={run}",
+               "train.max_steps=4", "train.eval_every=0", "data.eval=0.05", "train.eval_samples=0", "--samples=0",
+               "--overwrite", *overrides]
+    done = subprocess.run(command, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+    if done.returncode:
+        raise SystemExit(f"{name} failed:\n{done.stderr[-2000:]}")
+    plan = json.loads((run / "plan.json").read_text())
+    summary = json.loads((run / "summary.json").read_text())
+    steps = [json.loads(line) for line in (run / "metrics.jsonl").read_text().splitlines()][1:]  # after warm-up
+    seconds = [(b["tokens"] - a["tokens"]) / b["tokens_per_s"] for a, b in zip(steps, steps[1:])]
+    return {"run": name, "memory_planned": plan["peak_memory_gb"], "memory_measured": summary["peak_memory_gb"],
+            "step_planned": plan["seconds_per_step"], "step_measured": sum(seconds) / len(seconds)}
+
+
+def main() -> None:
+    work = Path(sys.argv[1]) if len(sys.argv) > 1 else Path(tempfile.mkdtemp(prefix="plan-accuracy-"))
+    work.mkdir(parents=True, exist_ok=True)
+    models = {"builtin": "builtin:gemma-3-270m", "tiny": tiny_model(work / "tiny-llama")}
+    print(f"{'run':<26} {'memory GB planned':>17} {'measured':>9} {'error':>6}   {'s/step planned':>14} "
+          f"{'measured':>9} {'error':>6}")
+    for name, model, overrides in RUNS:
+        r = measure(name, models[model], overrides, work)
+        mem_err = r["memory_planned"] / r["memory_measured"] - 1
+        time_err = r["step_planned"] / r["step_measured"] - 1
+        print(f"{name:<26} {r['memory_planned']:>17.2f} {r['memory_measured']:>9.2f} {mem_err:>+6.0%}   "
+              f"{r['step_planned']:>14.2f} {r['step_measured']:>9.2f} {time_err:>+6.0%}", flush=True)
+
+
+if __name__ == "__main__":
+    main()
