@@ -34,7 +34,9 @@ def export_gguf(source: str, out: Path, quant: str, overwrite: bool = False, che
             (tmp / "verify.json").write_text(json.dumps(result.__dict__ | {"passed": result.passed, "meets_targets": result.meets_targets}, indent=2) + "\n")
     if result and not result.passed:
         raise ExportCheckFailed(f"llama.cpp does not reproduce the model from {out / name}: {result.summary()}",
-                                "see verify.json; try --quant f16, and report the model type if f16 fails")
+                                "see verify.json (transformers' and llama.cpp's answers side by side); a coarser "
+                                "--quant than f16 may round a small fine-tune away (use q8_0 or f16); if f16 fails, "
+                                "report the model type")
     return out / name, result
 
 

@@ -50,6 +50,7 @@ def quantize_with_llama_cpp(source: Path, target: Path, quant: str) -> Path:
     except ImportError:
         raise DesktuneError(f"--quant {quant} needs llama.cpp's quantizer, which is not installed",
                             "pip install cyllama, or use --quant q8_0 (written without it)") from None
+    llama_cpp.disable_logging()
     params = llama_cpp.LlamaModelQuantizeParams()
     params.ftype = int(QUANTIZER_TYPES[quant])
     llama_cpp.model_quantize(str(source), str(target), params)
