@@ -10,9 +10,9 @@ from pathlib import Path
 
 import pytest
 import torch
+from conftest import example_rows, write_jsonl
 from safetensors.torch import load_file
 
-from conftest import example_rows, write_jsonl
 from desktune.cli import main
 
 TORCHRUN = Path(sys.executable).with_name("torchrun")

@@ -5,9 +5,9 @@ import shutil
 
 import pytest
 import torch
+from conftest import example_rows, write_jsonl
 from safetensors.torch import load_file
 
-from conftest import example_rows, write_jsonl
 from desktune.cli import main
 from desktune.runs import RunDir
 

@@ -3,9 +3,9 @@
 import json
 
 import yaml
+from conftest import example_rows, write_jsonl
 from transformers import LlamaConfig
 
-from conftest import example_rows, write_jsonl
 from desktune.cli import main
 from desktune.plan.estimate import GB, Job, Shape, memory
 from desktune.plan.fit import fit

@@ -117,8 +117,8 @@ def _check_gemma3(config) -> None:
     local = (config.rope_parameters or {}).get("sliding_attention", {})
     if local.get("rope_theta", SWA_ROPE_THETA) != SWA_ROPE_THETA or local.get("rope_type", "default") != "default":
         raise ModelError("this Gemma 3 uses a sliding-window RoPE llama.cpp cannot express", "export it with desktune merge")
-    if config.query_pre_attn_scalar != head_dim(config) and config.query_pre_attn_scalar != config.hidden_size // config.num_attention_heads:
-        raise ModelError(f"this Gemma 3's query_pre_attn_scalar ({config.query_pre_attn_scalar}) is not one llama.cpp uses",
-                         "export it with desktune merge")
+    if config.query_pre_attn_scalar != head_dim(config):  # llama.cpp scales queries by 1/sqrt(head_dim)
+        raise ModelError(f"this Gemma 3's query_pre_attn_scalar ({config.query_pre_attn_scalar}) is not its head size, "
+                         "which llama.cpp assumes", "export it with desktune merge")
     if getattr(config, "final_logit_softcapping", None) or getattr(config, "attn_logit_softcapping", None):
         raise ModelError("this Gemma 3 uses logit soft-capping, which this exporter does not write", "export it with desktune merge")

@@ -31,7 +31,8 @@ def export_gguf(source: str, out: Path, quant: str, overwrite: bool = False, che
         context = model.config.max_position_embeddings
         (tmp / "Modelfile").write_text(modelfile(name, chat.name, stops, min(context, 8192)))
         if result:
-            (tmp / "verify.json").write_text(json.dumps(result.__dict__ | {"passed": result.passed, "meets_targets": result.meets_targets}, indent=2) + "\n")
+            verdict = result.__dict__ | {"passed": result.passed, "meets_targets": result.meets_targets}
+            (tmp / "verify.json").write_text(json.dumps(verdict, indent=2) + "\n")
     if result and not result.passed:
         raise ExportCheckFailed(f"llama.cpp does not reproduce the model from {out / name}: {result.summary()}",
                                 "see verify.json (transformers' and llama.cpp's answers side by side); a coarser "
