@@ -98,3 +98,29 @@ def test_an_existing_output_folder_is_kept_without_overwrite(tuned, tmp_path, ca
     assert main(["export", str(tuned["qwen2"]), "--out", str(out)]) == 2
     assert "--overwrite" in capsys.readouterr().err
     assert (out / "precious.txt").read_text() == "mine"
+
+
+def test_llama_3_1_rope_scaling_travels_as_rope_freqs(tmp_path):
+    """Llama 3.1+ scale RoPE per frequency band; without the rope_freqs tensor llama.cpp parts from transformers."""
+    from transformers import AutoModelForCausalLM, LlamaConfig
+
+    from conftest import build_tokenizer
+
+    tokenizer = build_tokenizer()
+    config = LlamaConfig(vocab_size=len(tokenizer), hidden_size=64, intermediate_size=128, num_hidden_layers=2,
+                         num_attention_heads=4, num_key_value_heads=2, max_position_embeddings=131072,
+                         pad_token_id=0, eos_token_id=1, bos_token_id=2,
+                         rope_parameters={"rope_type": "llama3", "rope_theta": 500000.0, "factor": 8.0,
+                                          "low_freq_factor": 1.0, "high_freq_factor": 4.0,
+                                          "original_max_position_embeddings": 8192})
+    torch.manual_seed(0)
+    model = AutoModelForCausalLM.from_config(config)
+    with torch.no_grad():  # sharper logits than a fresh init, so greedy choices are not coin flips
+        for p in model.parameters():
+            if p.dim() == 2:
+                p.mul_(4)
+    model.save_pretrained(tmp_path / "l3")
+    tokenizer.save_pretrained(tmp_path / "l3")
+    assert main(["export", str(tmp_path / "l3"), "--out", str(tmp_path / "gguf")]) == 0
+    assert "rope_freqs.weight" in {t.name for t in gguf.GGUFReader(tmp_path / "gguf" / "model-f16.gguf").tensors}
+    assert json.loads((tmp_path / "gguf" / "verify.json").read_text())["full_matches"] == 5
