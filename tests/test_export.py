@@ -102,9 +102,8 @@ def test_an_existing_output_folder_is_kept_without_overwrite(tuned, tmp_path, ca
 
 def test_llama_3_1_rope_scaling_travels_as_rope_freqs(tmp_path):
     """Llama 3.1+ scale RoPE per frequency band; without the rope_freqs tensor llama.cpp parts from transformers."""
-    from transformers import AutoModelForCausalLM, LlamaConfig
-
     from conftest import build_tokenizer
+    from transformers import AutoModelForCausalLM, LlamaConfig
 
     tokenizer = build_tokenizer()
     config = LlamaConfig(vocab_size=len(tokenizer), hidden_size=64, intermediate_size=128, num_hidden_layers=2,
