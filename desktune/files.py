@@ -6,6 +6,8 @@ import tempfile
 from contextlib import contextmanager
 from pathlib import Path
 
+from desktune.errors import RunError
+
 
 def write_atomic(path: Path, text: str) -> None:
     """Write to a temp file in the same folder, then rename."""
@@ -17,6 +19,12 @@ def write_atomic(path: Path, text: str) -> None:
     except BaseException:
         Path(tmp).unlink(missing_ok=True)
         raise
+
+
+def refuse_taken_output(out: Path, overwrite: bool) -> None:
+    """An output folder that already holds files is only replaced when asked to."""
+    if out.exists() and any(out.iterdir()) and not overwrite:
+        raise RunError(f"output folder {out} already exists", "pass --overwrite to replace it, or --out NEW_FOLDER")
 
 
 @contextmanager

@@ -3,11 +3,11 @@
 import json
 from pathlib import Path
 
-from desktune.errors import DesktuneError, RunError
+from desktune.errors import DesktuneError
 from desktune.export.ollama import modelfile
 from desktune.export.to_gguf import FILE_TYPES, quantize_with_llama_cpp, write_gguf
 from desktune.export.verify import Check, verify
-from desktune.files import replaced_folder
+from desktune.files import refuse_taken_output, replaced_folder
 from desktune.infer.generate import load_for_chat
 
 
@@ -17,8 +17,7 @@ class ExportCheckFailed(DesktuneError):
 
 def export_gguf(source: str, out: Path, quant: str, overwrite: bool = False, check: bool = True) -> tuple[Path, Check | None]:
     """Write OUT/model-QUANT.gguf and OUT/Modelfile; returns the GGUF path and llama.cpp's verdict."""
-    if out.exists() and any(out.iterdir()) and not overwrite:
-        raise RunError(f"output folder {out} already exists", "pass --overwrite to replace it, or --out NEW_FOLDER")
+    refuse_taken_output(out, overwrite)
     model, chat = load_for_chat(source)
     if hasattr(model, "merge_and_unload"):
         model = model.merge_and_unload()  # into the fp32 base: never merged into a quantised copy

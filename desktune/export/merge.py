@@ -2,15 +2,13 @@
 
 from pathlib import Path
 
-from desktune.errors import RunError
-from desktune.files import replaced_folder
+from desktune.files import refuse_taken_output, replaced_folder
 from desktune.infer.generate import load_run
 
 
 def merge(run, out: Path, overwrite: bool = False) -> Path:
     """Write base + adapter as one fp32 model folder (safetensors, config, tokenizer with chat template)."""
-    if out.exists() and any(out.iterdir()) and not overwrite:
-        raise RunError(f"output folder {out} already exists", "pass --overwrite to replace it, or --out NEW_FOLDER")
+    refuse_taken_output(out, overwrite)
     model, chat = load_run(run)  # base weights loaded in fp32, never from a quantised copy
     merged = model.merge_and_unload()
     with replaced_folder(out) as tmp:

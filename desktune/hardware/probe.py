@@ -1,13 +1,15 @@
 """Small measurements on the real device: does a dtype work here, and how fast are its matmuls."""
 
 import time
+from functools import lru_cache
 
 
+@lru_cache
 def matmul_gflops(device: str, dtype_name: str, size: int = 1024, seconds: float = 0.4) -> float:
-    """Sustained matmul throughput (GFLOP/s) of square size x size matrices."""
+    """Sustained matmul throughput (GFLOP/s) of square size x size matrices (measured once per process)."""
     import torch
 
-    dtype = getattr(torch, {"fp32": "float32", "bf16": "bfloat16", "fp16": "float16"}[dtype_name])
+    dtype = _torch_dtype(dtype_name)
     a = torch.randn(size, size, device=device).to(dtype)
     b = torch.randn(size, size, device=device).to(dtype)
     _sync(device, a @ b)
@@ -25,7 +27,7 @@ def dtype_trains(device: str, dtype_name: str) -> str | None:
     """None when a matmul and its backward in this dtype are finite and close to fp32; else what went wrong."""
     import torch
 
-    dtype = getattr(torch, {"fp32": "float32", "bf16": "bfloat16", "fp16": "float16"}[dtype_name])
+    dtype = _torch_dtype(dtype_name)
     try:
         torch.manual_seed(0)
         x = torch.randn(64, 256, device=device)
@@ -39,6 +41,12 @@ def dtype_trains(device: str, dtype_name: str) -> str | None:
         return "backward gave inf/NaN"
     error = ((wl.grad.float() - w.grad).norm() / w.grad.norm()).item()
     return None if error < 0.05 else f"backward differs from fp32 by {error:.0%}"
+
+
+def _torch_dtype(name: str):
+    import torch
+
+    return {"fp32": torch.float32, "bf16": torch.bfloat16, "fp16": torch.float16}[name]
 
 
 def _sync(device: str, _result) -> None:

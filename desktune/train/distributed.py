@@ -19,7 +19,7 @@ def my_share(items: list, accelerator) -> list:
     return items[accelerator.process_index::accelerator.num_processes]
 
 
-def total(accelerator, value: float, device) -> float:
+def sum_over_processes(accelerator, value: float, device) -> float:
     """The sum of value over all processes."""
     if accelerator.num_processes == 1:
         return value

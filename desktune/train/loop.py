@@ -24,8 +24,7 @@ from desktune.models.methods import check_method, prepare, quantization_kwargs
 from desktune.report.progress import Reporter, Silent
 from desktune.train.autoplan import make_plan
 from desktune.train.checkpoint import latest_checkpoint, prune, resume_from, save_checkpoint
-from desktune.train.distributed import my_share, step_seed
-from desktune.train.distributed import total as sum_all
+from desktune.train.distributed import my_share, step_seed, sum_over_processes
 from desktune.train.forward import RowLoss, loss_and_count
 from desktune.train.optim import lr_at, make_optimizer
 from desktune.train.safety import catch_ctrl_c, diverged, plain_out_of_memory, release_ctrl_c
@@ -111,7 +110,7 @@ def train(cfg, run, samples: int = 3, resume: bool = False, overwrite: bool = Fa
         mine = my_share(batch, accelerator)
         weight = 1.0 if mine else 0.0  # a process with no example this step still joins the gradient exchange
         rows = pack(mine or batch[:1], cfg.train.micro_batch_tokens, cfg.data.packing, pad_id)
-        n_trained = sum_all(accelerator, weight * sum(r.n_trained for r in rows), device)
+        n_trained = sum_over_processes(accelerator, weight * sum(r.n_trained for r in rows), device)
         lr = lr_at(state.step, total, cfg.train.lr, cfg.train.warmup, cfg.train.min_lr_ratio)
         for group in optimizer.param_groups:
             group["lr"] = lr
@@ -126,7 +125,7 @@ def train(cfg, run, samples: int = 3, resume: bool = False, overwrite: bool = Fa
                     # the mean over the whole step's trained tokens, however rows and processes split them
                     accelerator.backward(row_sum * (weight * accelerator.num_processes / n_trained))
                 loss_sum += row_sum.detach() * weight
-        loss = sum_all(accelerator, loss_sum.item(), device) / n_trained
+        loss = sum_over_processes(accelerator, loss_sum.item(), device) / n_trained
         if not math.isfinite(loss):
             raise diverged(cfg, state, loss, latest_checkpoint(checkpoints))
         if cfg.train.max_grad_norm > 0:
@@ -136,7 +135,7 @@ def train(cfg, run, samples: int = 3, resume: bool = False, overwrite: bool = Fa
 
         state.step += 1
         state.epoch = round(state.step / per_epoch, 3)
-        real_tokens = int(sum_all(accelerator, weight * sum(r.n_real for r in rows), device))
+        real_tokens = int(sum_over_processes(accelerator, weight * sum(r.n_real for r in rows), device))
         state.tokens += real_tokens
         state.loss.append([state.step, loss])
         record = {"step": state.step, "epoch": state.epoch, "tokens": state.tokens, "loss": loss, "lr": lr,
@@ -188,7 +187,7 @@ def _eval_loss(model, rows, accelerator) -> float:
     """Held-out mean token loss; each process takes a share of the rows."""
     with accelerator.autocast():
         loss, count = loss_and_count(model, my_share(rows, accelerator), accelerator.device)
-    return sum_all(accelerator, loss, accelerator.device) / max(sum_all(accelerator, count, accelerator.device), 1)
+    return sum_over_processes(accelerator, loss, accelerator.device) / max(sum_over_processes(accelerator, count, accelerator.device), 1)
 
 
 def _fingerprint(data) -> str:
