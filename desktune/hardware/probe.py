@@ -10,8 +10,8 @@ def matmul_gflops(device: str, dtype_name: str, size: int = 1024, seconds: float
     import torch
 
     dtype = _torch_dtype(dtype_name)
-    a = torch.randn(size, size, device=device).to(dtype)
-    b = torch.randn(size, size, device=device).to(dtype)
+    a = torch.ones(size, size, device=device, dtype=dtype)  # values do not change the speed; random ones
+    b = torch.ones(size, size, device=device, dtype=dtype)  # would draw from the training run's seeded RNG
     _sync(device, a @ b)
     best = 0.0
     for _ in range(4):  # the best of four slices: a busy moment on a shared machine should not count
@@ -29,9 +29,9 @@ def dtype_trains(device: str, dtype_name: str) -> str | None:
 
     dtype = _torch_dtype(dtype_name)
     try:
-        torch.manual_seed(0)
-        x = torch.randn(64, 256, device=device)
-        w = torch.randn(256, 256, device=device, requires_grad=True)
+        own = torch.Generator().manual_seed(0)  # leaves the global RNG (and so a run's seeding) alone
+        x = torch.randn(64, 256, generator=own).to(device)
+        w = torch.randn(256, 256, generator=own).to(device).requires_grad_(True)
         wl = w.detach().to(dtype).requires_grad_(True)
         (x @ w).square().mean().backward()
         (x.to(dtype) @ wl).float().square().mean().backward()
