@@ -91,3 +91,32 @@ def test_qlora_is_refused_off_cuda_before_anything_is_written(tiny_models, data,
     err = capsys.readouterr().err
     assert "method=qlora needs an NVIDIA GPU" in err and "method=lora" in err
     assert not (tmp_path / "q").exists()
+
+
+def test_lora_in_bf16_stores_the_frozen_base_in_bf16_and_loses_nothing(tiny_models, data):
+    """Matrices of the frozen base in bf16 (what autocast casts them to anyway); norms, the adapter and the
+    residual stream stay fp32; the loss matches fp32 weights under autocast."""
+    from desktune.config.schema import DataConfig, LoraConfig
+    from desktune.data.dataset import load_examples
+    from desktune.data.pack import pack
+    from desktune.data.template import ChatFormat
+    from desktune.models.load import load_model, load_tokenizer, resolve
+    from desktune.models.methods import prepare
+    from desktune.train.forward import row_loss_sum
+
+    source = resolve(str(tiny_models["gemma3"]))
+    chat = ChatFormat(load_tokenizer(source), "gemma", "gemma3_text")
+    row = pack([e.encoded for e in load_examples(str(data), chat, DataConfig())[0][:6]], 512)[0]
+    losses = {}
+    for precision in ("fp32", "bf16"):
+        torch.manual_seed(0)
+        model = prepare(load_model(source), "lora", LoraConfig(), precision)
+        with torch.autocast("cpu", dtype=torch.bfloat16):
+            losses[precision] = row_loss_sum(model, row, "cpu")[0].item()
+    dtypes = {n: p.dtype for n, p in model.named_parameters()}
+    assert dtypes["base_model.model.model.layers.0.self_attn.q_proj.base_layer.weight"] == torch.bfloat16
+    assert dtypes["base_model.model.model.embed_tokens.weight"] == torch.bfloat16
+    assert dtypes["base_model.model.model.layers.0.input_layernorm.weight"] == torch.float32
+    assert all(p.dtype == torch.float32 for p in model.parameters() if p.requires_grad)
+    assert model.get_input_embeddings()(row.input_ids).dtype == torch.float32
+    assert abs(losses["bf16"] / losses["fp32"] - 1) < 2e-3

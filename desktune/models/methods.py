@@ -32,7 +32,7 @@ def quantization_kwargs(method: str) -> dict:
             "device_map": {"": 0}}
 
 
-def prepare(model, method: str, lora_cfg):
+def prepare(model, method: str, lora_cfg, precision: str = "fp32"):
     """The model ready to train: which weights learn depends on the method."""
     if method == "full":
         model.requires_grad_(True)
@@ -42,4 +42,19 @@ def prepare(model, method: str, lora_cfg):
 
         # gradient checkpointing off: our loss already checkpoints the vocabulary projection
         model = prepare_model_for_kbit_training(model, use_gradient_checkpointing=False)
+    elif precision in ("bf16", "fp16"):
+        freeze_in_compute_dtype(model, precision)
     return add_lora(model, lora_cfg)
+
+
+def freeze_in_compute_dtype(model, precision: str) -> None:
+    """LoRA's frozen base: matrices stored in the compute dtype, which autocast would cast them to at every
+    forward anyway (and keep those copies for backward). Norms and biases stay fp32, and so does the residual
+    stream: the embedding's output is cast back up. The adapter PEFT adds on top stays fp32."""
+    import torch
+
+    dtype = torch.bfloat16 if precision == "bf16" else torch.float16
+    for p in model.parameters():
+        # a copy either way: the loaded checkpoint's memory map is released only when no tensor views it
+        p.data = p.data.to(dtype) if p.dim() >= 2 else p.data.clone()
+    model.get_input_embeddings().register_forward_hook(lambda module, args, out: out.float())

@@ -7,9 +7,15 @@ overhead and efficiency constants were measured on a 2-core CPU (see benchmarks/
 from dataclasses import dataclass
 
 GB = 1e9
-LOSS_CHUNK = 512  # desktune.train.forward applies the vocabulary projection this many positions at a time
+# desktune.train.forward applies the vocabulary projection to at most this many logits at a time
+LOSS_CHUNK_ELEMENTS = 2**25
 CPU_RUNTIME = 0.55 * GB  # python + torch + transformers + tokenizer, measured RSS before any weights
 GPU_RUNTIME = 0.6 * GB  # CUDA context and allocator slack
+
+
+def loss_chunk_rows(vocab: int) -> int:
+    """Positions per loss chunk: 128 for Gemma's 262k vocabulary, 1024 for a 32k one."""
+    return max(16, LOSS_CHUNK_ELEMENTS // vocab)
 
 
 @dataclass
@@ -75,6 +81,8 @@ def memory(shape: Shape, job: Job, kind: str) -> dict[str, float]:
     trainable = trainable_params(shape, job)
     if job.method == "qlora":  # NF4 linears (~0.56 bytes/param with double quantisation), bf16 embeddings
         weights = (shape.params - shape.embedding_params) * 0.56 + shape.embedding_params * 2
+    elif job.method == "lora":  # the frozen base is stored in the compute dtype
+        weights = shape.params * act
     else:
         weights = shape.params * 4
     parts = {
@@ -83,11 +91,11 @@ def memory(shape: Shape, job: Job, kind: str) -> dict[str, float]:
         "gradients": trainable * 4,
         "optimizer": trainable * 8,  # AdamW: two fp32 moments
         "activations": _activations(shape, job, act),
-        "logits/loss": min(LOSS_CHUNK, job.row_tokens * job.trained_fraction) * shape.vocab * (4 + 4 + act),
+        "logits/loss": min(loss_chunk_rows(shape.vocab), job.row_tokens * job.trained_fraction) * shape.vocab * (4 + 4 + act),
         "runtime": GPU_RUNTIME if kind == "cuda" else CPU_RUNTIME,
     }
-    if act == 2 and job.method != "qlora":  # autocast's low-precision weight copies, kept for backward
-        parts["weights"] += (shape.params - shape.embedding_params) * act + shape.embedding_params * act
+    if act == 2 and job.method == "full":  # autocast's low-precision weight copies, kept for backward
+        parts["weights"] += shape.params * act
     return parts
 
 

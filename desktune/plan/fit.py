@@ -14,6 +14,7 @@ EFFICIENCY = {("cpu", "fp32"): 0.55, ("cpu", "bf16"): 0.22, ("mps", "fp32"): 0.4
 OPTIMIZER_BANDWIDTH = {"cpu": 4e9, "mps": 100e9, "cuda": 1000e9}
 STEP_OVERHEAD = 0.05  # seconds of Python, packing and bookkeeping per step (what tiny models show)
 MATRIX_ATTENTION_ROW = 512  # CPU/MPS: attention stores [heads, T, T]; longer rows cost more than they save
+LOW_MEMORY_ROW = 256  # train.low_memory: activations grow with the row
 
 
 @dataclass
@@ -46,13 +47,16 @@ class Plan:
 
 
 def fit(shape: Shape, job: Job, kind: str, usable: float, gflops: float, longest: int, tokens_per_step: float,
-        steps: int, row_tokens: int = 0, checkpointing: str = "auto") -> Plan:
-    """job's row_tokens/checkpointing are overwritten by the decisions; longest: the longest example in tokens."""
+        steps: int, row_tokens: int = 0, checkpointing: str = "auto", low_memory: bool = False) -> Plan:
+    """job's row_tokens/checkpointing are overwritten by the decisions; longest: the longest example in tokens.
+    low_memory: auto values take the smallest footprint instead of the fastest that fits."""
     job.attention_matrix = kind != "cuda"
-    chosen, row_why = _row_tokens(row_tokens, longest, job.attention_matrix)
+    chosen, row_why = _row_tokens(row_tokens, longest, job.attention_matrix, low_memory)
     job.row_tokens = min(chosen, -(-int(tokens_per_step) // PAD) * PAD)  # a step may not fill a whole row
     job.checkpointing, ckpt_why = checkpointing == "on", f"requested ({checkpointing})"
-    if checkpointing == "auto":
+    if checkpointing == "auto" and low_memory:
+        job.checkpointing, ckpt_why = True, "on: train.low_memory"
+    elif checkpointing == "auto":
         job.checkpointing = sum(memory(shape, job, kind).values()) > usable
         ckpt_why = ("on: without it the peak would exceed usable memory" if job.checkpointing
                     else "off: everything fits without recomputing layers")
@@ -65,10 +69,12 @@ def fit(shape: Shape, job: Job, kind: str, usable: float, gflops: float, longest
     return plan
 
 
-def _row_tokens(requested: int, longest: int, attention_matrix: bool) -> tuple[int, str]:
+def _row_tokens(requested: int, longest: int, attention_matrix: bool, low_memory: bool) -> tuple[int, str]:
     need = -(-longest // PAD) * PAD
     if requested:
         return max(requested, need), "requested" if requested >= need else f"raised to the longest example ({need})"
+    if low_memory:
+        return max(LOW_MEMORY_ROW, need), "train.low_memory: short rows keep activations small (at least the longest example)"
     if attention_matrix:
         target = max(MATRIX_ATTENTION_ROW, need)
         return target, ("this device's attention keeps a tokens x tokens matrix per head, so short rows are "

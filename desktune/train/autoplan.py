@@ -20,4 +20,4 @@ def make_plan(cfg, model_config, train_examples: list, facts: DeviceFacts, preci
     tokens_per_step = sum(lengths) / len(lengths) * cfg.train.batch_size / processes
     return fit(Shape.from_config(model_config), job, facts.kind, usable_memory(facts.kind, available),
                matmul_gflops(facts.kind, precision), max(lengths), tokens_per_step, steps,
-               cfg.train.micro_batch_tokens, cfg.train.gradient_checkpointing)
+               cfg.train.micro_batch_tokens, cfg.train.gradient_checkpointing, cfg.train.low_memory)

@@ -1,7 +1,8 @@
 """One packed row through the model: attention kept inside examples, loss only at trained positions.
 
-The vocabulary projection is applied only to positions that train, in chunks, each chunk recomputed in
-backward instead of kept: Gemma's 262k vocabulary would otherwise hold gigabytes of fp32 logits.
+The vocabulary projection is applied only to positions that train, in chunks of at most 32M logits, each
+chunk recomputed in backward instead of kept: Gemma's 262k vocabulary would otherwise hold gigabytes of fp32
+logits and their gradients.
 """
 
 import torch
@@ -9,8 +10,7 @@ import torch.nn.functional as F
 from torch.utils.checkpoint import checkpoint
 
 from desktune.data.pack import IGNORE, Row
-
-LOSS_CHUNK = 512
+from desktune.plan.estimate import loss_chunk_rows
 
 
 def causal_lm(model):
@@ -53,8 +53,9 @@ def row_loss_sum(model, row: Row, device) -> tuple[torch.Tensor, int]:
     head = lm.get_output_embeddings()
     softcap = getattr(lm.config, "final_logit_softcapping", None)
     total = hidden.new_zeros((), dtype=torch.float32)
-    for start in range(0, keep.numel(), LOSS_CHUNK):
-        h, y = hidden[start:start + LOSS_CHUNK], targets[start:start + LOSS_CHUNK]
+    chunk = loss_chunk_rows(head.weight.shape[0])
+    for start in range(0, keep.numel(), chunk):
+        h, y = hidden[start:start + chunk], targets[start:start + chunk]
         total = total + checkpoint(_chunk_loss, h, y, head.weight, softcap, use_reentrant=False)
     return total, keep.numel()
 

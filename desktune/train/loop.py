@@ -56,7 +56,7 @@ def train(cfg, run, samples: int = 3, resume: bool = False, overwrite: bool = Fa
     cfg.train.gradient_checkpointing = "on" if plan.checkpointing else "off"
     if plan.checkpointing:
         model.activation_checkpointing_enable(activation_checkpointing_kwargs={"use_reentrant": False})
-    model = prepare(model, cfg.method, cfg.lora)
+    model = prepare(model, cfg.method, cfg.lora, precision)
     model.train()
     params = [p for p in model.parameters() if p.requires_grad]
     # DDP (several processes) wraps the loss module; `model` stays the plain one for saving and generating
@@ -151,7 +151,8 @@ def train(cfg, run, samples: int = 3, resume: bool = False, overwrite: bool = Fa
         if state.step % cfg.train.log_every == 0 or "eval_loss" in record or state.step == total:
             report.step(record)
         if main and looks and "eval_loss" in record:
-            report.say(quick_look(model, chat, looks))
+            with accelerator.autocast():
+                report.say(quick_look(model, chat, looks))
         at_end = state.step == total or state.stop_reason
         if main and (interrupted() or at_end or (cfg.train.save_every and state.step % cfg.train.save_every == 0)):
             save_checkpoint(checkpoints, model, optimizer, state, meta)
