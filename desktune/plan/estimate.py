@@ -129,3 +129,13 @@ def flops_per_token(shape: Shape, job: Job, recompute_counts: bool = True) -> fl
     backward = 2 * forward if job.method == "full" else forward  # frozen weights: input gradients only
     recompute = head + (forward if job.checkpointing and recompute_counts else 0)  # loss chunks (and layers) again
     return forward + backward + recompute
+
+
+def model_flops_per_token(shape: Shape, full: bool, trained_fraction: float, context: int = 128) -> float:
+    """Useful matmul FLOPs per real token, for MFU: the forward pass (vocabulary projection where the loss is
+    computed) and the backward a method needs: input gradients only when the base is frozen. Padding,
+    recomputation and masked-out attention are not useful work."""
+    embed = shape.embedding_params
+    body = 2 * (shape.params - embed * (1 if shape.tied else 2))
+    forward = body + 2 * embed * trained_fraction + 2 * shape.layers * shape.heads * shape.head_dim * context
+    return forward * (3 if full else 2)

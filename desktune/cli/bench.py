@@ -1,0 +1,81 @@
+"""desktune bench [CONFIG] [key=value ...] [--examples N] [--against trl,hf-full] [--json]
+
+Measure a config's real training speed, peak memory, seconds per epoch, held-out loss and MFU on this
+machine, optionally beside the seed recipes people copy today, on the same examples.
+"""
+
+import argparse
+import json
+import tempfile
+from pathlib import Path
+
+from desktune.cli.train import EXAMPLE, split_config
+from desktune.config import load_config
+from desktune.errors import ConfigError, DataError
+
+SEEDS = ("trl", "hf-full")
+
+
+def run(argv: list[str]) -> int:
+    parser = argparse.ArgumentParser(prog="desktune bench", description=__doc__.split("\n\n", 1)[1])
+    parser.add_argument("items", nargs="*", metavar="[CONFIG] [key=value ...]")
+    parser.add_argument("--examples", type=int, default=64, help="training examples each recipe trains on once")
+    parser.add_argument("--against", default="", help="comma list of seed recipes to race: trl (needs "
+                        "`pip install trl`), hf-full (HF Trainer full fine-tune, padded to 512)")
+    parser.add_argument("--work", default="", help="keep the runs in this folder (default: a temporary one)")
+    parser.add_argument("--json", action="store_true", help="print the results as JSON")
+    args = parser.parse_intermixed_args(argv)
+    against = [s for s in args.against.split(",") if s]
+    unknown = [s for s in against if s not in SEEDS]
+    if unknown:
+        raise ConfigError(f"--against: no seed recipe named {', '.join(unknown)}", f"choose from {', '.join(SEEDS)}")
+    config_path, overrides = split_config(args.items)
+    cfg = load_config(config_path or str(EXAMPLE), overrides)
+    if args.work:
+        return _bench(cfg, config_path or str(EXAMPLE), overrides, against, args, Path(args.work))
+    with tempfile.TemporaryDirectory(prefix="desktune-bench-") as work:
+        return _bench(cfg, config_path or str(EXAMPLE), overrides, against, args, Path(work))
+
+
+def _bench(cfg, config_path, overrides, against, args, work: Path) -> int:
+    from desktune.bench.measure import measure_desktune, measure_seed, rates, write_examples
+    from desktune.data.dataset import build_dataset
+    from desktune.data.template import ChatFormat
+    from desktune.hardware.detect import detect
+    from desktune.hardware.precision import choose_precision
+    from desktune.hardware.probe import matmul_gflops
+    from desktune.models.load import load_model_config, load_tokenizer, resolve
+
+    source = resolve(cfg.model)
+    if against and source.gguf_file:
+        raise ConfigError("the seed recipes load transformers folders, not .gguf files",
+                          "convert once (desktune merge on a run, or transformers) and point model= at the folder")
+    chat = ChatFormat(load_tokenizer(source), cfg.data.template, load_model_config(source).model_type)
+    data = build_dataset(cfg.data, chat, cfg.train.seed)
+    if not data.eval:
+        raise DataError("the benchmark scores every recipe on held-out examples and this config holds none out",
+                        "set data.eval to a file or a fraction such as 0.1")
+    work.mkdir(parents=True, exist_ok=True)
+    train_file = write_examples(work / "train.jsonl", data.train[: args.examples])
+    eval_file = write_examples(work / "eval.jsonl", data.eval)
+    chat.tokenizer.save_pretrained(work / "tokenizer")  # the chat template desktune trains with, for the seeds
+    facts = detect()
+    peak = matmul_gflops(facts.kind, choose_precision("auto", facts)[0], seconds=2.0)
+    epoch_tokens = data.stats["train_tokens"]
+    print(f"{min(args.examples, len(data.train))} of {len(data.train)} training examples, "
+          f"{len(data.eval)} held out; matmul peak here {peak:.0f} GFLOP/s", flush=True)
+
+    results = {"desktune": measure_desktune(config_path, overrides, train_file, eval_file, work / "desktune")}
+    for name in against:
+        results[name] = measure_seed(name, work / "tokenizer", source.path, train_file, eval_file, work / name)
+    results = {k: rates(v, epoch_tokens, peak) for k, v in results.items()}
+    print(json.dumps(results, indent=2) if args.json else table(results))
+    return 0
+
+
+def table(results: dict) -> str:
+    lines = [f"{'recipe':<10} {'tok/s':>8} {'peak GB':>8} {'s/epoch':>8} {'held-out':>9} {'MFU':>6}"]
+    for name, r in results.items():
+        lines.append(f"{name:<10} {r['tokens_per_s']:8.1f} {r['peak_memory_gb']:8.2f} {r['seconds_per_epoch']:8.0f} "
+                     f"{r['heldout_loss']:9.4f} {100 * r['mfu']:5.1f}%")
+    return "\n".join(lines)
