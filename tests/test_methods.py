@@ -120,3 +120,25 @@ def test_lora_in_bf16_stores_the_frozen_base_in_bf16_and_loses_nothing(tiny_mode
     assert all(p.dtype == torch.float32 for p in model.parameters() if p.requires_grad)
     assert model.get_input_embeddings()(row.input_ids).dtype == torch.float32
     assert abs(losses["bf16"] / losses["fp32"] - 1) < 2e-3
+
+
+@pytest.mark.parametrize("arch", ["llama", "gemma3"])  # untied and tied output embeddings
+def test_new_tokens_are_added_trained_and_survive_reload_merge_and_export(arch, tiny_models, tmp_path):
+    from desktune.export.gguf_export import export_gguf
+    from desktune.infer.generate import Sampling, generate, load_run
+
+    rows = example_rows(48)
+    for row in rows:
+        row["messages"][-1]["content"] = "<quill> " + row["messages"][-1]["content"]
+    data, run = write_jsonl(tmp_path / "d.jsonl", rows), tmp_path / "run"
+    assert main(["train", f"model={tiny_models[arch]}", f"data.train={data}", f"output={run}", "new_tokens=<quill>",
+                 "train.max_steps=25", "train.lr=5e-3", "train.eval_every=0", *TINY[1:]]) == 0
+    adapter = load_file(run / "adapter" / "adapter_model.safetensors")
+    assert any("trainable_tokens" in k for k in adapter)
+    assert not any("embed_tokens.weight" in k or "lm_head.weight" in k for k in adapter)  # only the trained rows
+    model, chat = load_run(RunDir(run))
+    quill = chat.tokenizer.convert_tokens_to_ids("<quill>")
+    assert quill == len(chat.tokenizer) - 1 and chat.tokenizer.tokenize("a <quill> b").count("<quill>") == 1
+    reply = generate(model, chat, [{"role": "user", "content": "What is a comet?"}], Sampling(max_new_tokens=3))
+    assert reply.text.startswith("<quill>")  # learnt to open with the new token, and decoding shows it
+    export_gguf(str(run), tmp_path / "export", "f16")  # raises unless llama.cpp agrees with transformers

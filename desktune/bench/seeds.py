@@ -54,23 +54,23 @@ def trl_lora(model, tokenizer, train_file: str, work: str):
 
 
 def hf_full(model, tokenizer, train_file: str, work: str):
-    from datasets import Dataset
     from transformers import Trainer, TrainingArguments
 
     def encode(row):
         text = tokenizer.apply_chat_template(row["messages"], tokenize=False)
-        enc = tokenizer(text, max_length=MAX_LENGTH, truncation=True, padding="max_length", add_special_tokens=False)
+        enc = dict(tokenizer(text, max_length=MAX_LENGTH, truncation=True, padding="max_length",
+                             add_special_tokens=False))
         enc["labels"] = [t if m else -100 for t, m in zip(enc["input_ids"], enc["attention_mask"])]
         return enc
 
-    data = Dataset.from_list(rows(train_file)).map(encode, remove_columns=["messages"])
+    data = [encode(row) for row in rows(train_file)]
     args = TrainingArguments(output_dir=work, per_device_train_batch_size=4, gradient_checkpointing=True,
                              learning_rate=5e-5, num_train_epochs=1, logging_steps=1, save_strategy="no",
                              report_to="none", bf16=False)
     clock = _clock()
     trainer = Trainer(model=model, args=args, train_dataset=data, callbacks=[clock])
     trainer.train()
-    return trainer.model, sum(sum(m) for m in data["attention_mask"]), clock.seconds
+    return trainer.model, sum(sum(e["attention_mask"]) for e in data), clock.seconds
 
 
 RECIPES = {"trl": trl_lora, "hf-full": hf_full}

@@ -66,6 +66,8 @@ class Config:
     method: str = opt("lora", "how to fine-tune: lora (adapter), qlora (adapter on a 4-bit base, CUDA only), "
                       "full (every weight)", ("lora", "qlora", "full"))
     output: str = opt("", "run folder (default: runs/<config name>)")
+    new_tokens: str = opt("", "tokens to add to the vocabulary if missing, comma-separated (e.g. <think>,</think>); "
+                          "their embedding and output rows train, also for tokens the base never learned")
     data: DataConfig = field(default_factory=DataConfig)
     lora: LoraConfig = field(default_factory=LoraConfig)
     train: TrainConfig = field(default_factory=TrainConfig)

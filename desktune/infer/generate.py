@@ -10,6 +10,7 @@ from desktune.data.template import ChatFormat
 from desktune.errors import DesktuneError
 from desktune.models.adapters import load_adapter
 from desktune.models.load import load_model, load_tokenizer, resolve
+from desktune.models.vocab import match_vocabulary
 
 
 @dataclass
@@ -39,6 +40,7 @@ def load_run(run):
     if run.is_full:
         model.desktune_base = cfg["model"]  # what base_model() swaps in for base-vs-tuned comparisons
     else:
+        match_vocabulary(model, tokenizer)  # the run may have added tokens (new_tokens)
         model = load_adapter(model, str(run.adapter))
     model.eval()
     return model, chat

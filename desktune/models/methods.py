@@ -32,29 +32,43 @@ def quantization_kwargs(method: str) -> dict:
             "device_map": {"": 0}}
 
 
-def prepare(model, method: str, lora_cfg, precision: str = "fp32"):
-    """The model ready to train: which weights learn depends on the method."""
+def prepare(model, method: str, lora_cfg, precision: str = "fp32", token_ids: list[int] = ()):
+    """The model ready to train: which weights learn depends on the method. token_ids: embedding rows that
+    train with an adapter too (tokens the base never learned)."""
     if method == "full":
         model.requires_grad_(True)
         return model
+    frozen_low = method == "lora" and precision in ("bf16", "fp16")
     if method == "qlora":
         from peft import prepare_model_for_kbit_training
 
         # gradient checkpointing off: our loss already checkpoints the vocabulary projection
         model = prepare_model_for_kbit_training(model, use_gradient_checkpointing=False)
-    elif precision in ("bf16", "fp16"):
-        freeze_in_compute_dtype(model, precision)
-    return add_lora(model, lora_cfg)
+    elif frozen_low:
+        store_frozen_in(model, precision)
+    model = add_lora(model, lora_cfg, token_ids)
+    if frozen_low:
+        keep_trainable_fp32(model)
+    return model
 
 
-def freeze_in_compute_dtype(model, precision: str) -> None:
+def store_frozen_in(model, precision: str) -> None:
     """LoRA's frozen base: matrices stored in the compute dtype, which autocast would cast them to at every
-    forward anyway (and keep those copies for backward). Norms and biases stay fp32, and so does the residual
-    stream: the embedding's output is cast back up. The adapter PEFT adds on top stays fp32."""
+    forward anyway (and keep those copies for backward). Norms and biases stay fp32."""
     import torch
 
     dtype = torch.bfloat16 if precision == "bf16" else torch.float16
     for p in model.parameters():
         # a copy either way: the loaded checkpoint's memory map is released only when no tensor views it
         p.data = p.data.to(dtype) if p.dim() >= 2 else p.data.clone()
+
+
+def keep_trainable_fp32(model) -> None:
+    """What trains stays fp32 (PEFT copies trained embedding rows in the base's dtype), and so does the
+    residual stream: the embedding's output is cast back up."""
+    import torch
+
+    for p in model.parameters():
+        if p.requires_grad and p.dtype != torch.float32:
+            p.data = p.data.float()
     model.get_input_embeddings().register_forward_hook(lambda module, args, out: out.float())

@@ -11,7 +11,7 @@ PAD = 64  # desktune.data.pack pads rows to a multiple of this
 EFFICIENCY = {("cpu", "fp32"): 0.55, ("cpu", "bf16"): 0.22, ("mps", "fp32"): 0.4, ("cuda", "bf16"): 0.4,
               ("cuda", "fp16"): 0.4, ("cuda", "fp32"): 0.5}
 # AdamW reads and writes weights, gradients and two moments: memory-bound (bytes/s, same provenance).
-OPTIMIZER_BANDWIDTH = {"cpu": 4e9, "mps": 100e9, "cuda": 1000e9}
+OPTIMIZER_BANDWIDTH = {"cpu": 30e9, "mps": 100e9, "cuda": 1000e9}  # CPU: fused AdamW
 STEP_OVERHEAD = 0.05  # seconds of Python, packing and bookkeeping per step (what tiny models show)
 MATRIX_ATTENTION_ROW = 512  # CPU/MPS: attention stores [heads, T, T]; longer rows cost more than they save
 LOW_MEMORY_ROW = 256  # train.low_memory: activations grow with the row

@@ -13,6 +13,7 @@ import torch
 
 from desktune.config.load import differences
 from desktune.errors import RunError
+from desktune.models.adapters import save_tuned_weights
 from desktune.train.state import TrainState, rng_state, set_rng_state
 
 ADAPTER_FILE = "adapter_model.safetensors"
@@ -25,7 +26,7 @@ def save_checkpoint(folder: Path, model, optimizer, state: TrainState, meta: dic
     shutil.rmtree(tmp, ignore_errors=True)
     folder.mkdir(parents=True, exist_ok=True)
     _check_disk(folder, model)
-    model.save_pretrained(tmp)
+    save_tuned_weights(model, tmp)
     torch.save(optimizer.state_dict(), tmp / "optimizer.pt")
     torch.save(rng_state(), tmp / "rng.pt")
     (tmp / "state.json").write_text(json.dumps({**state.to_dict(), **meta}, indent=2))

@@ -53,15 +53,15 @@ def row_loss_sum(model, row: Row, device) -> tuple[torch.Tensor, int]:
     head = lm.get_output_embeddings()
     softcap = getattr(lm.config, "final_logit_softcapping", None)
     total = hidden.new_zeros((), dtype=torch.float32)
-    chunk = loss_chunk_rows(head.weight.shape[0])
+    chunk = loss_chunk_rows(lm.config.vocab_size)
     for start in range(0, keep.numel(), chunk):
         h, y = hidden[start:start + chunk], targets[start:start + chunk]
-        total = total + checkpoint(_chunk_loss, h, y, head.weight, softcap, use_reentrant=False)
+        total = total + checkpoint(_chunk_loss, h, y, head, softcap, use_reentrant=False)
     return total, keep.numel()
 
 
-def _chunk_loss(hidden, targets, weight, softcap):
-    logits = F.linear(hidden, weight).float()
+def _chunk_loss(hidden, targets, head, softcap):
+    logits = head(hidden).float()  # the module, not its weight: trained token rows (PEFT) live in its forward
     if softcap:
         logits = torch.tanh(logits / softcap) * softcap
     return F.cross_entropy(logits, targets, reduction="sum")

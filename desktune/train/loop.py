@@ -19,15 +19,27 @@ from desktune.files import replaced_folder
 from desktune.hardware.detect import detect, peak_memory_gb
 from desktune.hardware.precision import choose_precision
 from desktune.infer.samples import compare_samples, quick_look
+from desktune.models.adapters import save_tuned_weights
 from desktune.models.load import load_model, load_tokenizer, resolve
 from desktune.models.methods import check_method, prepare, quantization_kwargs
+from desktune.models.vocab import add_new_tokens
 from desktune.report.progress import Reporter, Silent
 from desktune.train.autoplan import make_plan
-from desktune.train.checkpoint import latest_checkpoint, prune, resume_from, save_checkpoint
+from desktune.train.checkpoint import (
+    latest_checkpoint,
+    prune,
+    resume_from,
+    save_checkpoint,
+)
 from desktune.train.distributed import my_share, step_seed, sum_over_processes
 from desktune.train.forward import RowLoss, loss_and_count
 from desktune.train.optim import lr_at, make_optimizer
-from desktune.train.safety import catch_ctrl_c, diverged, plain_out_of_memory, release_ctrl_c
+from desktune.train.safety import (
+    catch_ctrl_c,
+    diverged,
+    plain_out_of_memory,
+    release_ctrl_c,
+)
 from desktune.train.state import TrainState
 
 
@@ -48,6 +60,7 @@ def train(cfg, run, samples: int = 3, resume: bool = False, overwrite: bool = Fa
     source = resolve(cfg.model)
     tokenizer = load_tokenizer(source)
     model = load_model(source, **quantization_kwargs(cfg.method))
+    token_ids = add_new_tokens(tokenizer, model, cfg.new_tokens)
     chat = ChatFormat(tokenizer, cfg.data.template, model.config.model_type)
     data = build_dataset(cfg.data, chat, cfg.train.seed)
     plan = make_plan(cfg, model.config, data.train, facts, precision, accelerator.num_processes)
@@ -56,7 +69,7 @@ def train(cfg, run, samples: int = 3, resume: bool = False, overwrite: bool = Fa
     cfg.train.gradient_checkpointing = "on" if plan.checkpointing else "off"
     if plan.checkpointing:
         model.activation_checkpointing_enable(activation_checkpointing_kwargs={"use_reentrant": False})
-    model = prepare(model, cfg.method, cfg.lora, precision)
+    model = prepare(model, cfg.method, cfg.lora, precision, token_ids)
     model.train()
     params = [p for p in model.parameters() if p.requires_grad]
     # DDP (several processes) wraps the loss module; `model` stays the plain one for saving and generating
@@ -222,7 +235,7 @@ def _method_text(cfg) -> str:
 def _save_tuned(model, tokenizer, folder) -> None:
     """The PEFT adapter (or, method=full, the whole model) + tokenizer with the chat template used in training."""
     with replaced_folder(folder) as tmp:
-        model.save_pretrained(tmp)
+        save_tuned_weights(model, tmp)
         tokenizer.save_pretrained(tmp)
 
 

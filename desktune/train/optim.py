@@ -15,5 +15,7 @@ def lr_at(step: int, total: int, peak: float, warmup: float, min_ratio: float) -
 
 
 def make_optimizer(params, lr: float, weight_decay: float, device) -> torch.optim.Optimizer:
-    fused = device.type == "cuda"  # the fused kernel exists only for CUDA here
+    # the fused kernel: one pass over the parameters instead of a loop of small ops; on CPU it updated 134M
+    # parameters in 0.05 s instead of 0.70 s (benchmarks/README.md), which is most of a full fine-tune's step
+    fused = device.type in ("cuda", "cpu")
     return torch.optim.AdamW(params, lr=lr, weight_decay=weight_decay, betas=(0.9, 0.999), fused=fused or None)
