@@ -49,6 +49,9 @@ def _table(r: dict) -> str:
              f"micro-batch tokens {r['micro_batch_tokens']}: {r['micro_batch_tokens_why']}",
              f"gradient checkpointing: {r['gradient_checkpointing_why']}", "", "memory (GB)"]
     lines += [f"  {part:<12} {gb:8.2f}" for part, gb in r["memory_gb"].items()]
+    if r["loading_memory_gb"] > sum(r["memory_gb"].values()):
+        lines.append(f"  {'loading':<12} {r['loading_memory_gb']:8.2f}   (higher: the fp32 checkpoint is mapped while "
+                     "the frozen copy is made)")
     verdict = "fits" if r["fits"] else "DOES NOT FIT"
     lines += [f"  {'peak':<12} {r['peak_memory_gb']:8.2f}   of {r['usable_memory_gb']:.1f} usable: {verdict}", "",
               f"time: {r['seconds_per_step']:.2f} s per step x {r['steps']} steps = about {r['total_minutes']:.0f} min"]

@@ -7,15 +7,16 @@ overhead and efficiency constants were measured on a 2-core CPU (see benchmarks/
 from dataclasses import dataclass
 
 GB = 1e9
-# desktune.train.forward applies the vocabulary projection to at most this many logits at a time
+# desktune.train.forward applies the vocabulary projection to at most this many logits at a time; 4x more when
+# the projection itself trains (full fine-tune): each chunk then also adds a vocab x hidden weight gradient
 LOSS_CHUNK_ELEMENTS = 2**25
 CPU_RUNTIME = 0.55 * GB  # python + torch + transformers + tokenizer, measured RSS before any weights
 GPU_RUNTIME = 0.6 * GB  # CUDA context and allocator slack
 
 
-def loss_chunk_rows(vocab: int) -> int:
-    """Positions per loss chunk: 128 for Gemma's 262k vocabulary, 1024 for a 32k one."""
-    return max(16, LOSS_CHUNK_ELEMENTS // vocab)
+def loss_chunk_rows(vocab: int, head_trains: bool = False) -> int:
+    """Positions per loss chunk: 128 for Gemma's 262k vocabulary (512 when the head trains), 1024 for 32k."""
+    return max(16, LOSS_CHUNK_ELEMENTS * (4 if head_trains else 1) // vocab)
 
 
 @dataclass
@@ -91,12 +92,21 @@ def memory(shape: Shape, job: Job, kind: str) -> dict[str, float]:
         "gradients": trainable * 4,
         "optimizer": trainable * 8,  # AdamW: two fp32 moments
         "activations": _activations(shape, job, act),
-        "logits/loss": min(loss_chunk_rows(shape.vocab), job.row_tokens * job.trained_fraction) * shape.vocab * (4 + 4 + act),
+        "logits/loss": min(loss_chunk_rows(shape.vocab, job.method == "full"), job.row_tokens * job.trained_fraction)
+        * shape.vocab * (4 + 4 + act),
         "runtime": GPU_RUNTIME if kind == "cuda" else CPU_RUNTIME,
     }
     if act == 2 and job.method == "full":  # autocast's low-precision weight copies, kept for backward
         parts["weights"] += shape.params * act
     return parts
+
+
+def loading_peak(shape: Shape, job: Job, kind: str) -> float:
+    """Bytes while the base loads, before training: on CPU and MPS the fp32 checkpoint is memory-mapped
+    while LoRA's frozen copy in the compute dtype is made (CUDA memory only ever holds the copy)."""
+    if kind == "cuda" or job.method != "lora" or job.precision == "fp32":
+        return 0.0
+    return shape.params * (4 + 2) + CPU_RUNTIME
 
 
 def _activations(shape: Shape, job: Job, act: int) -> float:
@@ -105,10 +115,10 @@ def _activations(shape: Shape, job: Job, act: int) -> float:
     q, kv = shape.heads * shape.head_dim, shape.kv_heads * shape.head_dim
     # norms and residuals, q/k/v (before and after RoPE), attention output, MLP gate/up/activation/product
     per_token = 6 * h + 2 * (q + 2 * kv) + q + 4 * i
-    if job.method != "full":  # LoRA keeps each adapted layer's (dropout) input and its rank-r projection
-        per_token += sum(a + job.lora_r for a, _ in shape.linear_shapes().values())
-    # fp32 weights under autocast: norms, residuals and element-wise results stay fp32
+    # fp32 residual stream under autocast: norms, residuals and element-wise results stay fp32
     per_layer = t * per_token * (4 if job.method != "qlora" else act)
+    if job.method != "full":  # LoRA keeps each adapted layer's input (cast to the compute dtype) and its projection
+        per_layer += t * act * sum(a + job.lora_r for a, _ in shape.linear_shapes().values())
     if job.attention_matrix:  # scores and probabilities, [heads, T, T]
         per_layer += 2 * shape.heads * t * t * act
     if job.checkpointing:  # only each layer's input is kept; one layer is recomputed at a time

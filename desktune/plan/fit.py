@@ -2,16 +2,17 @@
 
 from dataclasses import dataclass, field
 
-from desktune.plan.estimate import GB, Job, Shape, flops_per_token, memory, trainable_params
+from desktune.plan.estimate import GB, Job, Shape, flops_per_token, loading_peak, memory, trainable_params
 
 PAD = 64  # desktune.data.pack pads rows to a multiple of this
 # Share of the probed matmul peak a training step reaches. CPU figures were fitted to real runs on a 2-core
 # AMD EPYC (benchmarks/plan_accuracy.py): bf16 matmuls are fast there but casts, norms and attention are not.
 # MPS and CUDA figures are guesses until measured.
-EFFICIENCY = {("cpu", "fp32"): 0.55, ("cpu", "bf16"): 0.22, ("mps", "fp32"): 0.4, ("cuda", "bf16"): 0.4,
+EFFICIENCY = {("cpu", "fp32"): 0.55, ("cpu", "bf16"): 0.28, ("mps", "fp32"): 0.4, ("cuda", "bf16"): 0.4,
               ("cuda", "fp16"): 0.4, ("cuda", "fp32"): 0.5}
-# AdamW reads and writes weights, gradients and two moments: memory-bound (bytes/s, same provenance).
-OPTIMIZER_BANDWIDTH = {"cpu": 30e9, "mps": 100e9, "cuda": 1000e9}  # CPU: fused AdamW
+# AdamW reads and writes weights, gradients and two moments, and clipping, zeroing and dense embedding gradients
+# pass over them too: memory-bound (bytes/s, same provenance; CPU with the fused AdamW).
+OPTIMIZER_BANDWIDTH = {"cpu": 8e9, "mps": 100e9, "cuda": 1000e9}
 STEP_OVERHEAD = 0.05  # seconds of Python, packing and bookkeeping per step (what tiny models show)
 MATRIX_ATTENTION_ROW = 512  # CPU/MPS: attention stores [heads, T, T]; longer rows cost more than they save
 LOW_MEMORY_ROW = 256  # train.low_memory: activations grow with the row
@@ -27,11 +28,12 @@ class Plan:
     usable: float  # bytes this device can give the job
     seconds_per_step: float
     steps: int
+    loading: float = 0.0  # bytes while the model loads (CPU/MPS), when that is above training's peak
     advice: list = field(default_factory=list)
 
     @property
     def peak(self) -> float:
-        return sum(self.parts.values())
+        return max(sum(self.parts.values()), self.loading)
 
     @property
     def fits(self) -> bool:
@@ -41,6 +43,7 @@ class Plan:
         return {"micro_batch_tokens": self.row_tokens, "micro_batch_tokens_why": self.row_tokens_why,
                 "gradient_checkpointing": self.checkpointing, "gradient_checkpointing_why": self.checkpointing_why,
                 "memory_gb": {k: round(v / GB, 3) for k, v in self.parts.items()},
+                "loading_memory_gb": round(self.loading / GB, 2),
                 "peak_memory_gb": round(self.peak / GB, 2), "usable_memory_gb": round(self.usable / GB, 2),
                 "fits": self.fits, "seconds_per_step": round(self.seconds_per_step, 3), "steps": self.steps,
                 "total_minutes": round(self.seconds_per_step * self.steps / 60, 1), "advice": self.advice}
@@ -64,7 +67,8 @@ def fit(shape: Shape, job: Job, kind: str, usable: float, gflops: float, longest
     flops = flops_per_token(shape, job, recompute_counts=kind == "cuda") * tokens_per_step
     compute = flops / (gflops * 1e9 * EFFICIENCY.get((kind, job.precision), 0.3))
     seconds = STEP_OVERHEAD + compute + trainable_params(shape, job) * 28 / OPTIMIZER_BANDWIDTH.get(kind, 100e9)
-    plan = Plan(chosen, row_why, job.checkpointing, ckpt_why, parts, usable, seconds, steps)
+    plan = Plan(chosen, row_why, job.checkpointing, ckpt_why, parts, usable, seconds, steps,
+                loading_peak(shape, job, kind))
     plan.advice = advice(shape, job, plan, kind)
     return plan
 

@@ -53,7 +53,7 @@ def row_loss_sum(model, row: Row, device) -> tuple[torch.Tensor, int]:
     head = lm.get_output_embeddings()
     softcap = getattr(lm.config, "final_logit_softcapping", None)
     total = hidden.new_zeros((), dtype=torch.float32)
-    chunk = loss_chunk_rows(lm.config.vocab_size)
+    chunk = loss_chunk_rows(lm.config.vocab_size, getattr(getattr(head, "weight", None), "requires_grad", False))
     for start in range(0, keep.numel(), chunk):
         h, y = hidden[start:start + chunk], targets[start:start + chunk]
         total = total + checkpoint(_chunk_loss, h, y, head, softcap, use_reentrant=False)
