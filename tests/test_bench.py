@@ -25,3 +25,12 @@ def test_bench_races_desktune_against_the_seed_full_recipe_on_equal_tokens(tiny_
 def test_bench_refuses_an_unknown_seed_recipe(capsys):
     assert main(["bench", "--against", "axolotl"]) == 2
     assert "choose from trl, hf-full" in capsys.readouterr().err
+
+
+def test_bench_says_why_a_recipe_failed_in_one_line(tiny_models, tmp_path, capsys):
+    data = write_jsonl(tmp_path / "d.jsonl", example_rows(12))
+    assert main(["bench", f"model={tiny_models['llama']}", f"data.train={data}", "data.eval=0.25",
+                 "lora.targets=nope", "--examples", "4"]) == 2
+    err = capsys.readouterr().err
+    assert "the desktune recipe failed: lora.targets: no linear layer named nope" in err
+    assert "Traceback" not in err

@@ -84,7 +84,9 @@ def rates(result: dict, epoch_tokens: int, peak_gflops: float) -> dict:
 def _run(command: list[str], name: str) -> str:
     done = subprocess.run(command, capture_output=True, text=True)
     if done.returncode:
-        tail = done.stderr.strip().splitlines()[-1] if done.stderr.strip() else f"exit {done.returncode}"
-        hint = "pip install trl for the TRL recipe" if "trl" in tail else "run it alone to see the whole error"
-        raise DesktuneError(f"the {name} recipe failed: {tail}", hint)
+        lines = done.stderr.strip().splitlines() or [f"exit {done.returncode}"]
+        said = [line for line in lines if line.startswith("error: ")]  # desktune's own one-line error
+        reason = said[0].removeprefix("error: ") if said else lines[-1]
+        hint = "pip install trl for the TRL recipe" if "trl" in reason else "run that recipe alone to see all of it"
+        raise DesktuneError(f"the {name} recipe failed: {reason}", hint)
     return done.stdout

@@ -25,6 +25,8 @@ def run(argv: list[str]) -> int:
     parser.add_argument("--work", default="", help="keep the runs in this folder (default: a temporary one)")
     parser.add_argument("--json", action="store_true", help="print the results as JSON")
     args = parser.parse_intermixed_args(argv)
+    if args.examples < 1:
+        raise ConfigError(f"--examples {args.examples}: each recipe needs at least one example", "use e.g. --examples 64")
     against = [s for s in args.against.split(",") if s]
     unknown = [s for s in against if s not in SEEDS]
     if unknown:
