@@ -100,7 +100,7 @@ def advice(shape: Shape, job: Job, plan: Plan, kind: str) -> list[str]:
     if plan.parts["activations"] > 0.3 * plan.peak and job.row_tokens > 512:
         tips.append(f"train.micro_batch_tokens={max(512, job.row_tokens // 2)} (or data.max_length lower)")
     if not job.checkpointing:
-        tips.append("train.gradient_checkpointing=on")
+        tips.append("train.low_memory=true (gradient checkpointing and short rows)")
     weights = plan.parts["weights"] + plan.parts["gradients"] + plan.parts["optimizer"]
     if weights > plan.usable:
         tips.append(f"a bigger machine: the weights and optimizer alone need {weights / GB:.0f} GB and this device "

@@ -43,6 +43,9 @@ from desktune.train.safety import (
 from desktune.train.state import TrainState
 
 
+ADAPTER_LR, FULL_LR = 2e-4, 2e-5
+
+
 def train(cfg, run, samples: int = 3, resume: bool = False, overwrite: bool = False, allow_changes: bool = False) -> dict:
     """Fine-tune cfg.model on cfg.data into run (continuing its last checkpoint if resume); returns the summary."""
     started = time.perf_counter()
@@ -64,6 +67,11 @@ def train(cfg, run, samples: int = 3, resume: bool = False, overwrite: bool = Fa
     chat = ChatFormat(tokenizer, cfg.data.template, model.config.model_type)
     data = build_dataset(cfg.data, chat, cfg.train.seed)
     plan = make_plan(cfg, model.config, data.train, facts, precision, accelerator.num_processes)
+    lr_why = "requested"
+    if not cfg.train.lr:
+        full = cfg.method == "full"
+        cfg.train.lr = FULL_LR if full else ADAPTER_LR
+        lr_why = "auto: every weight moves, so 10x gentler than an adapter" if full else "auto: adapter"
     # the planner's decisions replace the auto values, so the resolved config (and eval, resume) use them
     cfg.train.micro_batch_tokens = plan.row_tokens
     cfg.train.gradient_checkpointing = "on" if plan.checkpointing else "off"
@@ -82,7 +90,8 @@ def train(cfg, run, samples: int = 3, resume: bool = False, overwrite: bool = Fa
     eval_rows = pack([e.encoded for e in data.eval], cfg.train.micro_batch_tokens, cfg.data.packing, pad_id)
     processes = f" x {accelerator.num_processes} processes" if accelerator.num_processes > 1 else ""
     decisions = {"device": f"{facts.kind} ({facts.name}){processes}", "precision": f"{precision}: {why}",
-                 "template": chat.name, "steps": f"{total} ({per_epoch} per epoch, {len(data.train)} examples)",
+                 "template": chat.name, "lr": f"{cfg.train.lr:g} ({lr_why})",
+                 "steps": f"{total} ({per_epoch} per epoch, {len(data.train)} examples)",
                  "micro_batch_tokens": plan.row_tokens_why, "gradient_checkpointing": plan.checkpointing_why}
     resolved = _resolved_config(cfg, run, precision, chat.name)
     meta = {"config": resolved, "data_fingerprint": _fingerprint(data)}
