@@ -31,7 +31,7 @@ RECIPES = {  # name: (what it is, a seed recipe's name or desktune overrides)
     "hf-full": ("seed HF Trainer full FT: padded to 512, fp32, batch 4, grad ckpt", "hf-full"),
     "default": ("desktune default (LoRA r16 all-linear)", []),
     "low-memory": ("desktune train.low_memory=true", ["train.low_memory=true"]),
-    "full": ("desktune method=full", ["method=full", "train.lr=2e-5"]),
+    "full": ("desktune method=full (auto lr 2e-5)", ["method=full"]),
     "reference": ("desktune default but fp32, unpacked (quality reference)",
                   ["train.precision=fp32", "data.packing=false"]),
 }
