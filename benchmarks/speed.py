@@ -1,6 +1,6 @@
 """desktune against the recipes people copy today: same model, same data, same machine, one go.
 
-    .venv/bin/pip install trl          # the seed TRL recipe needs it (desktune does not)
+    .venv/bin/pip install -e '.[bench]'   # trl, for the seed TRL recipe (desktune does not need it)
     .venv/bin/python benchmarks/speed.py [--examples 64] [--only trl,default,...] [--work DIR]
 
 Every recipe trains once over the same N bundled persona examples (so each sees the same real tokens), in its
