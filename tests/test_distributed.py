@@ -79,3 +79,33 @@ def test_two_processes_resume_exactly_after_a_kill(tiny_models, data, tmp_path):
     for name, tensor in load_file(tmp_path / "whole" / "adapter" / "adapter_model.safetensors").items():
         torch.testing.assert_close(load_file(run / "adapter" / "adapter_model.safetensors")[name], tensor,
                                    atol=1e-6, rtol=0)
+
+
+def test_fsdp_full_fine_tune_matches_one_process_and_resumes_after_a_kill(tiny_models, data, tmp_path):
+    """train.fsdp: weights, gradients and AdamW state sharded over 2 processes (torch FSDP2, gloo)."""
+    model, full = tiny_models["gemma3"], ["method=full", "train.save_every=3"]  # Gemma: tied embeddings
+    assert main(["train", *args(model, data, tmp_path / "one", *full)]) == 0
+    finished(torchrun(args(model, data, tmp_path / "whole", *full, "train.fsdp=true")))
+    one, whole = metrics(tmp_path / "one"), metrics(tmp_path / "whole")
+    assert len(whole) == 10 and all(abs(a["loss"] - b["loss"]) < 1e-3 for a, b in zip(one, whole))
+    reference = load_file(tmp_path / "one" / "model" / "model.safetensors")
+    for name, tensor in load_file(tmp_path / "whole" / "model" / "model.safetensors").items():
+        torch.testing.assert_close(tensor, reference[name], atol=1e-3, rtol=0)  # written once, whole
+    run = tmp_path / "killed"
+    proc = torchrun(args(model, data, run, *full, "train.fsdp=true"))
+    deadline = time.monotonic() + 120
+    while not (run / "checkpoints" / "step-000006").exists() and time.monotonic() < deadline:
+        time.sleep(0.01)
+    os.killpg(proc.pid, signal.SIGKILL)
+    proc.wait()
+    assert not (run / "summary.json").exists(), "the run ended before it could be killed"
+    finished(torchrun(args(model, data, run, *full, "train.fsdp=true") + ["--resume"]))
+    resumed = metrics(run)
+    assert [r["step"] for r in resumed] == list(range(1, 11))
+    assert all(abs(a["loss"] - b["loss"]) < 1e-5 for a, b in zip(whole, resumed))
+
+
+def test_fsdp_is_refused_for_an_adapter(tiny_models, data, tmp_path, capsys):
+    assert main(["train", *args(tiny_models["llama"], data, tmp_path / "r", "train.fsdp=true")]) == 2
+    assert "train.fsdp shards every trained weight" in capsys.readouterr().err
+    assert not (tmp_path / "r").exists()

@@ -116,3 +116,22 @@ def test_loading_the_base_can_be_the_peak_on_cpu_but_not_in_gpu_memory():
     cpu = fit(LLAMA_8B, Job("lora", "bf16", 0, 0.6), "cpu", 200 * GB, 1000, 100, 1000, 10, low_memory=True)
     assert cpu.peak == cpu.loading > sum(cpu.parts.values())  # fp32 checkpoint mapped + the bf16 copy
     assert plan_8b("lora", "cuda", 80).loading == 0
+
+
+def test_fsdp_splits_a_full_fine_tune_over_the_processes():
+    whole = fit(LLAMA_8B, Job("full", "bf16", 0, 0.6), "cuda", 80 * GB, 1000, 100, 1000, 10)
+    sharded = fit(LLAMA_8B, Job("full", "bf16", 0, 0.6, shards=8), "cuda", 80 * GB, 1000, 100, 1000, 10)
+    assert not whole.fits and sharded.fits  # ~16 bytes per parameter over 8 GPUs
+    assert sharded.parts["optimizer"] == whole.parts["optimizer"] / 8
+    assert any("train.fsdp=true" in tip for tip in whole.advice)
+
+
+def test_plan_for_one_of_n_sharded_processes(tiny_models, tmp_path, capsys):
+    data = write_jsonl(tmp_path / "d.jsonl", example_rows(20))
+    base = [f"model={tiny_models['llama']}", f"data.train={data}", "method=full", "train.fsdp=true", "--json"]
+    plans = []
+    for n in ("1", "4"):
+        assert main(["plan", *base, "--processes", n]) == 0
+        plans.append(json.loads(capsys.readouterr().out)["memory_gb"])
+    assert plans[1]["optimizer"] < plans[0]["optimizer"] / 3.5
+    assert main(["plan", *base, "--processes", "0"]) == 2

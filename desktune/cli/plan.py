@@ -6,12 +6,16 @@ import time
 
 from desktune.cli.train import EXAMPLE, split_config
 from desktune.config import load_config
+from desktune.errors import ConfigError
 
 
 def run(argv: list[str]) -> int:
     parser = argparse.ArgumentParser(prog="desktune plan", description="Memory and time of a training job, before it runs.")
     parser.add_argument("items", nargs="*", metavar="[CONFIG] [key=value ...]")
     parser.add_argument("--json", action="store_true", help="print the plan as JSON")
+    parser.add_argument("--processes", type=int, default=1, metavar="N",
+                        help="plan one of N processes (torchrun --nproc_per_node N): its share of each step, and "
+                        "of the model with train.fsdp")
     args = parser.parse_intermixed_args(argv)
     started = time.perf_counter()
     config_path, overrides = split_config(args.items)
@@ -33,7 +37,9 @@ def run(argv: list[str]) -> int:
     model_config = load_model_config(source)
     chat = ChatFormat(load_tokenizer(source), cfg.data.template, model_config.model_type)
     data = build_dataset(cfg.data, chat, cfg.train.seed)
-    plan = make_plan(cfg, model_config, data.train, facts, precision)
+    if args.processes < 1:
+        raise ConfigError(f"--processes {args.processes}: needs at least one", "use e.g. --processes 8")
+    plan = make_plan(cfg, model_config, data.train, facts, precision, args.processes)
     result = {"model": cfg.model, "method": cfg.method, "device": f"{facts.kind} ({facts.name})",
               "precision": f"{precision}: {why}", **plan.to_dict(), "planning_seconds": 0.0}
     hint = launch_hint(plan.seconds_per_step * plan.steps)

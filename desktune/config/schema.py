@@ -43,6 +43,8 @@ class TrainConfig:
                                       "(auto: only when the planner says memory needs it)", ("auto", "on", "off"))
     low_memory: bool = opt(False, "the smallest footprint instead of the fastest that fits: auto settings pick "
                            "256-token rows and gradient checkpointing (a little slower)")
+    fsdp: bool = opt(False, "launched as several processes, method=full: shard weights, gradients and optimizer "
+                     "state across them (torch FSDP2) instead of a whole copy on each")
     lr: float = opt(0.0, "peak learning rate (0: auto, 2e-4 for LoRA/QLoRA, 2e-5 for a full fine-tune)")
     warmup: float = opt(0.05, "fraction of steps spent warming the learning rate up")
     min_lr_ratio: float = opt(0.1, "final learning rate as a fraction of the peak (cosine decay)")

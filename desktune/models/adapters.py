@@ -45,8 +45,10 @@ def load_adapter(model, adapter_dir: str):
     return PeftModel.from_pretrained(model, adapter_dir)
 
 
-def save_tuned_weights(model, folder) -> None:
-    """The adapter (or a full fine-tune's model). Trained token rows are in the adapter already: PEFT would
-    otherwise store the whole resized embedding with it (670 MB for Gemma's vocabulary)."""
+def save_tuned_weights(model, folder, weights: dict | None = None) -> None:
+    """The adapter (or a full fine-tune's model; weights: its state gathered from shards). Trained token rows
+    are in the adapter already: PEFT would otherwise store the whole resized embedding (670 MB for Gemma)."""
     extra = {"save_embedding_layers": False} if hasattr(model, "peft_config") else {}
+    if weights is not None:
+        extra["state_dict"] = weights
     model.save_pretrained(folder, **extra)

@@ -64,6 +64,7 @@ class Job:
     lora_targets: tuple = ()  # empty: all linear layers
     checkpointing: bool = False  # activation checkpointing of decoder layers
     attention_matrix: bool = True  # the attention kernel keeps [heads, T, T] (CPU/MPS with a packing mask)
+    shards: int = 1  # train.fsdp: weights, gradients and optimizer state split over this many processes
 
 
 def lora_params(shape: Shape, job: Job) -> int:
@@ -98,6 +99,10 @@ def memory(shape: Shape, job: Job, kind: str) -> dict[str, float]:
     }
     if act == 2 and job.method == "full":  # autocast's low-precision weight copies, kept for backward
         parts["weights"] += shape.params * act
+    if job.shards > 1:  # FSDP: each process keeps its share, and gathers whole layers as they run
+        for part in ("weights", "gradients", "optimizer"):
+            parts[part] /= job.shards
+        parts["weights"] += 2 * 4 * (shape.params - shape.embedding_params) / shape.layers
     return parts
 
 

@@ -105,7 +105,8 @@ def advice(shape: Shape, job: Job, plan: Plan, kind: str) -> list[str]:
     if weights > plan.usable:
         tips.append(f"a bigger machine: the weights and optimizer alone need {weights / GB:.0f} GB and this device "
                     f"gives {plan.usable / GB:.0f} GB; data-parallel GPUs each hold all of it, so pick one GPU with "
-                    "more memory, or use LoRA/QLoRA")
+                    "more memory, use LoRA/QLoRA, or shard a full fine-tune over N GPUs: "
+                    "`torchrun --nproc_per_node N -m desktune train CONFIG train.fsdp=true`")
     return tips
 
 

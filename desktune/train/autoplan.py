@@ -16,6 +16,8 @@ def make_plan(cfg, model_config, train_examples: list, facts: DeviceFacts, preci
     steps = cfg.train.max_steps or math.ceil(cfg.train.epochs * per_epoch)
     targets = () if cfg.lora.targets == "all-linear" else tuple(t.strip() for t in cfg.lora.targets.split(","))
     job = Job(cfg.method, precision, 0, trained / sum(lengths), cfg.lora.r, targets)
+    if cfg.train.fsdp and cfg.method == "full":
+        job.shards = processes
     _, available = device_memory(facts.kind)
     tokens_per_step = sum(lengths) / len(lengths) * cfg.train.batch_size / processes
     return fit(Shape.from_config(model_config), job, facts.kind, usable_memory(facts.kind, available),

@@ -19,15 +19,16 @@ from desktune.train.state import TrainState, rng_state, set_rng_state
 ADAPTER_FILE = "adapter_model.safetensors"
 
 
-def save_checkpoint(folder: Path, model, optimizer, state: TrainState, meta: dict) -> Path:
-    """Write checkpoints/step-NNNNNN atomically; returns its path."""
+def save_checkpoint(folder: Path, model, optimizer, state: TrainState, meta: dict, gathered=None) -> Path:
+    """Write checkpoints/step-NNNNNN atomically; returns its path. gathered: (weights, optimizer state) of a
+    sharded run, gathered from every process."""
     final = folder / f"step-{state.step:06d}"
     tmp = folder / f".tmp-step-{state.step:06d}"
     shutil.rmtree(tmp, ignore_errors=True)
     folder.mkdir(parents=True, exist_ok=True)
     _check_disk(folder, model)
-    save_tuned_weights(model, tmp)
-    torch.save(optimizer.state_dict(), tmp / "optimizer.pt")
+    save_tuned_weights(model, tmp, gathered[0] if gathered else None)
+    torch.save(gathered[1] if gathered else optimizer.state_dict(), tmp / "optimizer.pt")
     torch.save(rng_state(), tmp / "rng.pt")
     (tmp / "state.json").write_text(json.dumps({**state.to_dict(), **meta}, indent=2))
     _sync_tree(tmp)
@@ -43,8 +44,9 @@ def latest_checkpoint(folder: Path) -> Path | None:
     return done[-1] if done else None
 
 
-def load_checkpoint(path: Path, model, optimizer) -> tuple[TrainState, dict]:
-    """Restore adapter weights, optimizer and RNG in place; returns the state and the saved metadata."""
+def load_checkpoint(path: Path, model, optimizer, sharded=None) -> tuple[TrainState, dict]:
+    """Restore adapter weights, optimizer and RNG in place; returns the state and the saved metadata.
+    sharded: the FSDP-sharded loss module of a sharded run (each process keeps its shard)."""
     from peft import set_peft_model_state_dict
     from safetensors.torch import load_file
 
@@ -52,23 +54,29 @@ def load_checkpoint(path: Path, model, optimizer) -> tuple[TrainState, dict]:
     meta = {k: saved.pop(k) for k in list(saved) if k not in TrainState.__dataclass_fields__}
     if (path / ADAPTER_FILE).exists():
         set_peft_model_state_dict(model, load_file(path / ADAPTER_FILE))
+    elif sharded is not None:
+        from desktune.train.distributed import scatter_state
+
+        weights = {k: v for f in sorted(path.glob("model*.safetensors")) for k, v in load_file(f).items()}
+        scatter_state(sharded, optimizer, weights, torch.load(path / "optimizer.pt", weights_only=True))
     else:  # method=full: the whole model, possibly in shards; tied weights are saved once
         weights = {k: v for f in sorted(path.glob("model*.safetensors")) for k, v in load_file(f).items()}
         result = model.load_state_dict(weights, strict=False)
         if set(result.missing_keys) - {"lm_head.weight"} or result.unexpected_keys:
             raise RunError(f"checkpoint {path} does not match this model ({len(result.missing_keys)} weights missing)",
                            "resume with the model the run started with")
-    optimizer.load_state_dict(torch.load(path / "optimizer.pt", weights_only=True))
+    if sharded is None:
+        optimizer.load_state_dict(torch.load(path / "optimizer.pt", weights_only=True))
     set_rng_state(torch.load(path / "rng.pt", weights_only=False))  # python/numpy RNG states are tuples
     return TrainState.from_dict(saved), meta
 
 
-def resume_from(folder: Path, model, optimizer, meta: dict, allow_changes: bool) -> TrainState:
+def resume_from(folder: Path, model, optimizer, meta: dict, allow_changes: bool, sharded=None) -> TrainState:
     """Restore the newest checkpoint in folder, refusing when the config or data changed since."""
     path = latest_checkpoint(folder)
     if path is None:
         raise RunError(f"{folder.parent} has no checkpoint to resume from", "start it again with --overwrite")
-    state, saved = load_checkpoint(path, model, optimizer)
+    state, saved = load_checkpoint(path, model, optimizer, sharded)
     changes = differences(saved.get("config", {}), meta["config"])
     if saved.get("data_fingerprint") != meta["data_fingerprint"]:
         changes.append("the training or eval data")

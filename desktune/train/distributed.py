@@ -29,3 +29,72 @@ def sum_over_processes(accelerator, value: float, device) -> float:
 def step_seed(seed: int, step: int, rank: int) -> int:
     """Dropout randomness from (seed, step, process): a resumed run draws what the uninterrupted one drew."""
     return (seed * 1_000_003 + step * 9_176 + rank) % (2**63)
+
+
+def use_fsdp(cfg, processes: int) -> bool:
+    """train.fsdp shards a full fine-tune over several processes; with one process it changes nothing."""
+    if not cfg.train.fsdp:
+        return False
+    if cfg.method != "full":
+        from desktune.errors import ConfigError
+
+        raise ConfigError(f"train.fsdp shards every trained weight; with method={cfg.method} only the small adapter "
+                          "trains, and each process holding its own copy is faster", "drop train.fsdp (or use method=full)")
+    return processes > 1
+
+
+def shard(loss_fn, model):
+    """FSDP2: each decoder layer's weights, gradients and optimizer state split across the processes, gathered
+    only while that layer runs; the rest (embeddings, final norm) form the root group."""
+    from torch.distributed.fsdp import fully_shard
+
+    from desktune.train.forward import causal_lm
+
+    for layer in causal_lm(model).get_decoder().layers:
+        fully_shard(layer)
+    return fully_shard(loss_fn)
+
+
+def gather_weights(loss_fn, model) -> dict:
+    """The whole model from its shards (every process must call; the main one gets them), keyed as the model's,
+    a tied weight once (as save_pretrained writes it)."""
+    from torch.distributed.checkpoint.state_dict import StateDictOptions, get_model_state_dict
+
+    weights = get_model_state_dict(loss_fn, options=StateDictOptions(full_state_dict=True, cpu_offload=True))
+    tied = ({n for n, _ in model.named_parameters(remove_duplicate=False)} - {n for n, _ in model.named_parameters()})
+    return {k.removeprefix("model."): v for k, v in weights.items() if k.removeprefix("model.") not in tied}
+
+
+def gather_optimizer(loss_fn, optimizer) -> dict:
+    from torch.distributed.checkpoint.state_dict import StateDictOptions, get_optimizer_state_dict
+
+    return get_optimizer_state_dict(loss_fn, optimizer, options=StateDictOptions(full_state_dict=True, cpu_offload=True))
+
+
+def scatter_state(loss_fn, optimizer, weights: dict, optim: dict) -> None:
+    """The inverse of the gathers: every process reads the whole state and keeps its shard."""
+    from torch.distributed.checkpoint.state_dict import StateDictOptions, set_state_dict
+
+    set_state_dict(loss_fn, optimizer, model_state_dict={f"model.{k}": v for k, v in weights.items()},
+                   optim_state_dict=optim, options=StateDictOptions(full_state_dict=True, strict=False))
+
+
+def even_rows(rows: list, accelerator) -> tuple[list, int]:
+    """Sharded layers gather their weights at every forward, so every process must run as many rows as the
+    busiest one: extra rows repeat the first and count for nothing. Returns (rows, how many are real)."""
+    import torch.distributed as dist
+
+    most = torch.tensor(len(rows))
+    dist.all_reduce(most, op=dist.ReduceOp.MAX)
+    return rows + [rows[0]] * (int(most) - len(rows)), len(rows)
+
+
+def any_process(flag: bool) -> bool:
+    """True on every process when it is true on one (so all of them take part in a collective save)."""
+    import torch.distributed as dist
+
+    if not dist.is_initialized():
+        return flag
+    value = torch.tensor(int(flag))
+    dist.all_reduce(value, op=dist.ReduceOp.MAX)
+    return bool(value)

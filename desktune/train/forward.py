@@ -85,7 +85,8 @@ def loss_and_count(model, rows: list[Row], device) -> tuple[float, int]:
     model.eval()
     total, count = 0.0, 0
     for row in rows:
-        loss, n = row_loss_sum(model, row, device)
+        # the loss module itself when it is sharded: its forward gathers the weights
+        loss, n = model(row) if isinstance(model, RowLoss) else row_loss_sum(model, row, device)
         total, count = total + loss.item(), count + n
     model.train(was_training)
     return total, count

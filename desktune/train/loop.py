@@ -31,7 +31,17 @@ from desktune.train.checkpoint import (
     resume_from,
     save_checkpoint,
 )
-from desktune.train.distributed import my_share, step_seed, sum_over_processes
+from desktune.train.distributed import (
+    any_process,
+    even_rows,
+    gather_optimizer,
+    gather_weights,
+    my_share,
+    shard,
+    step_seed,
+    sum_over_processes,
+    use_fsdp,
+)
 from desktune.train.forward import RowLoss, loss_and_count
 from desktune.train.optim import lr_at, make_optimizer
 from desktune.train.safety import (
@@ -59,6 +69,7 @@ def train(cfg, run, samples: int = 3, resume: bool = False, overwrite: bool = Fa
     AcceleratorState._reset_state()
     accelerator = Accelerator(mixed_precision=precision if precision != "fp32" else "no", cpu=facts.kind == "cpu")
     device = accelerator.device
+    sharded = use_fsdp(cfg, accelerator.num_processes)
 
     source = resolve(cfg.model)
     tokenizer = load_tokenizer(source)
@@ -79,10 +90,14 @@ def train(cfg, run, samples: int = 3, resume: bool = False, overwrite: bool = Fa
         model.activation_checkpointing_enable(activation_checkpointing_kwargs={"use_reentrant": False})
     model = prepare(model, cfg.method, cfg.lora, precision, token_ids)
     model.train()
-    params = [p for p in model.parameters() if p.requires_grad]
-    # DDP (several processes) wraps the loss module; `model` stays the plain one for saving and generating
-    loss_fn, optimizer = accelerator.prepare(RowLoss(model),
-                                             make_optimizer(params, cfg.train.lr, cfg.train.weight_decay, device))
+    if sharded:  # FSDP2 shards the loss module's weights in place; the optimizer is made on the shards
+        loss_fn = shard(RowLoss(model), model)
+        params = [p for p in model.parameters() if p.requires_grad]
+        optimizer = make_optimizer(params, cfg.train.lr, cfg.train.weight_decay, device, fused=False)
+    else:  # DDP (several processes) wraps the loss module; `model` stays the plain one for saving and generating
+        params = [p for p in model.parameters() if p.requires_grad]
+        loss_fn, optimizer = accelerator.prepare(RowLoss(model),
+                                                 make_optimizer(params, cfg.train.lr, cfg.train.weight_decay, device))
     main = accelerator.is_main_process
     per_epoch = steps_per_epoch(len(data.train), cfg.train.batch_size)
     total = cfg.train.max_steps or math.ceil(cfg.train.epochs * per_epoch)
@@ -101,7 +116,7 @@ def train(cfg, run, samples: int = 3, resume: bool = False, overwrite: bool = Fa
     accelerator.wait_for_everyone()
     state = TrainState()
     if resume:
-        state = resume_from(run.checkpoints, model, optimizer, meta, allow_changes)
+        state = resume_from(run.checkpoints, model, optimizer, meta, allow_changes, loss_fn if sharded else None)
     if main:
         run.mark_running()
         if resume:
@@ -118,10 +133,11 @@ def train(cfg, run, samples: int = 3, resume: bool = False, overwrite: bool = Fa
         report.say(f"warning: the plan puts peak memory at {plan.peak / 1e9:.1f} GB, above the {plan.usable / 1e9:.1f} GB "
                    f"this device can give; if it runs out, try: {'; '.join(plan.advice)}")
     if eval_rows and not state.eval_loss:
-        state.eval_loss.append([0, _eval_loss(model, eval_rows, accelerator)])
+        state.eval_loss.append([0, _eval_loss(loss_fn if sharded else model, eval_rows, accelerator, sharded)])
         report.say(f"eval loss before training: {state.eval_loss[0][1]:.4f}")
 
-    looks = [e.messages for e in data.eval if e.messages][: cfg.train.eval_samples]
+    # generating runs on the main process alone, which sharded weights do not allow
+    looks = [e.messages for e in data.eval if e.messages and not sharded][: cfg.train.eval_samples]
     interrupted = catch_ctrl_c()
     checkpoints = run.checkpoints
     while state.step < total and not state.stop_reason:
@@ -133,6 +149,8 @@ def train(cfg, run, samples: int = 3, resume: bool = False, overwrite: bool = Fa
         weight = 1.0 if mine else 0.0  # a process with no example this step still joins the gradient exchange
         rows = pack(mine or batch[:1], cfg.train.micro_batch_tokens, cfg.data.packing, pad_id)
         n_trained = sum_over_processes(accelerator, weight * sum(r.n_trained for r in rows), device)
+        real_tokens = int(sum_over_processes(accelerator, weight * sum(r.n_real for r in rows), device))
+        rows, n_rows = even_rows(rows, accelerator) if sharded else (rows, len(rows))
         lr = lr_at(state.step, total, cfg.train.lr, cfg.train.warmup, cfg.train.min_lr_ratio)
         for group in optimizer.param_groups:
             group["lr"] = lr
@@ -141,12 +159,13 @@ def train(cfg, run, samples: int = 3, resume: bool = False, overwrite: bool = Fa
         with plain_out_of_memory(cfg):
             for i, row in enumerate(rows):
                 last = i == len(rows) - 1  # gradients are exchanged once per step, after the last row
+                counts = weight if i < n_rows else 0.0  # rows that only keep sharded processes in step count 0
                 with contextlib.nullcontext() if last else accelerator.no_sync(loss_fn):
                     with accelerator.autocast():
                         row_sum, _ = loss_fn(row)
                     # the mean over the whole step's trained tokens, however rows and processes split them
-                    accelerator.backward(row_sum * (weight * accelerator.num_processes / n_trained))
-                loss_sum += row_sum.detach() * weight
+                    accelerator.backward(row_sum * (counts * accelerator.num_processes / n_trained))
+                loss_sum += row_sum.detach() * counts
         loss = sum_over_processes(accelerator, loss_sum.item(), device) / n_trained
         if not math.isfinite(loss):
             raise diverged(cfg, state, loss, latest_checkpoint(checkpoints))
@@ -157,16 +176,17 @@ def train(cfg, run, samples: int = 3, resume: bool = False, overwrite: bool = Fa
 
         state.step += 1
         state.epoch = round(state.step / per_epoch, 3)
-        real_tokens = int(sum_over_processes(accelerator, weight * sum(r.n_real for r in rows), device))
         state.tokens += real_tokens
         state.loss.append([state.step, loss])
         record = {"step": state.step, "epoch": state.epoch, "tokens": state.tokens, "loss": loss, "lr": lr,
                   "tokens_per_s": real_tokens / (time.perf_counter() - t0),
                   "memory_gb": peak_memory_gb(facts.kind)}
         if eval_rows and (state.step == total or (cfg.train.eval_every and state.step % cfg.train.eval_every == 0)):
-            record["eval_loss"] = _eval_loss(model, eval_rows, accelerator)
-            if state.record_eval(state.step, record["eval_loss"], cfg.train.early_stopping_delta) and main:
-                _save_tuned(model, tokenizer, checkpoints / "best")
+            record["eval_loss"] = _eval_loss(loss_fn if sharded else model, eval_rows, accelerator, sharded)
+            if state.record_eval(state.step, record["eval_loss"], cfg.train.early_stopping_delta):
+                weights = gather_weights(loss_fn, model) if sharded else None
+                if main:
+                    _save_tuned(model, tokenizer, checkpoints / "best", weights)
             elif cfg.train.early_stopping and state.evals_without_gain >= cfg.train.early_stopping:
                 state.stop_reason = (f"early stopping: eval loss did not improve for {state.evals_without_gain} "
                                      f"evaluations (best {state.best_eval:.4f} at step {state.best_step})")
@@ -176,10 +196,13 @@ def train(cfg, run, samples: int = 3, resume: bool = False, overwrite: bool = Fa
             with accelerator.autocast():
                 report.say(quick_look(model, chat, looks))
         at_end = state.step == total or state.stop_reason
-        if main and (interrupted() or at_end or (cfg.train.save_every and state.step % cfg.train.save_every == 0)):
-            save_checkpoint(checkpoints, model, optimizer, state, meta)
-            prune(checkpoints, cfg.train.keep_checkpoints, state.best_step)
-        if interrupted():
+        stop = any_process(interrupted()) if sharded else interrupted()  # sharded saves need every process
+        if stop or at_end or (cfg.train.save_every and state.step % cfg.train.save_every == 0):
+            gathered = (gather_weights(loss_fn, model), gather_optimizer(loss_fn, optimizer)) if sharded else None
+            if main:
+                save_checkpoint(checkpoints, model, optimizer, state, meta, gathered)
+                prune(checkpoints, cfg.train.keep_checkpoints, state.best_step)
+        if stop:
             report.end_steps()
             report.say(f"interrupted: checkpoint written at step {state.step}; continue with --resume")
             raise KeyboardInterrupt
@@ -188,9 +211,11 @@ def train(cfg, run, samples: int = 3, resume: bool = False, overwrite: bool = Fa
     report.end_steps()
     state.stop_reason = state.stop_reason or f"finished all {total} steps"
     accelerator.wait_for_everyone()
+    weights = gather_weights(loss_fn, model) if sharded and not state.best_step else None  # no best: save the last
     if not main:
         return {}
-    _final_tuned(model, tokenizer, run.model_dir if cfg.method == "full" else run.adapter, checkpoints / "best")
+    _final_tuned(model, tokenizer, run.model_dir if cfg.method == "full" else run.adapter, checkpoints / "best",
+                 weights)
     if cfg.method == "full":
         model.desktune_base = cfg.model  # base_model() swaps these weights in for the base-vs-tuned samples
     summary = _summary(cfg, decisions, state, data, time.perf_counter() - started, facts.kind)
@@ -198,7 +223,10 @@ def train(cfg, run, samples: int = 3, resume: bool = False, overwrite: bool = Fa
                 "planned_seconds_per_step": round(plan.seconds_per_step, 2)}
     run.write_json(run.summary, summary)
     report.say(_summary_text(summary))
-    if samples and any(e.messages for e in data.eval):
+    if samples and sharded:
+        report.say(f"base-vs-tuned answers skipped: generating needs the whole model in one process; "
+                   f"run `desktune eval {run.path}` for them")
+    if samples and not sharded and any(e.messages for e in data.eval):
         with accelerator.autocast():
             chats = [e.messages for e in data.eval if e.messages][:samples]
             report.say(compare_samples(model, chat, chats, run.samples))
@@ -206,8 +234,13 @@ def train(cfg, run, samples: int = 3, resume: bool = False, overwrite: bool = Fa
     return summary
 
 
-def _eval_loss(model, rows, accelerator) -> float:
-    """Held-out mean token loss; each process takes a share of the rows."""
+def _eval_loss(model, rows, accelerator, sharded: bool = False) -> float:
+    """Held-out mean token loss; each process takes a share of the rows. Sharded: model is the sharded loss
+    module and every process runs every row (each forward gathers weights from all of them)."""
+    if sharded:
+        with accelerator.autocast():
+            loss, count = loss_and_count(model, rows, accelerator.device)
+        return loss / max(count, 1)
     with accelerator.autocast():
         loss, count = loss_and_count(model, my_share(rows, accelerator), accelerator.device)
     return sum_over_processes(accelerator, loss, accelerator.device) / max(sum_over_processes(accelerator, count, accelerator.device), 1)
@@ -241,17 +274,18 @@ def _method_text(cfg) -> str:
     return f"{'Q' if cfg.method == 'qlora' else ''}{'DoRA' if cfg.lora.dora else 'LoRA'} r={cfg.lora.r}"
 
 
-def _save_tuned(model, tokenizer, folder) -> None:
-    """The PEFT adapter (or, method=full, the whole model) + tokenizer with the chat template used in training."""
+def _save_tuned(model, tokenizer, folder, weights: dict | None = None) -> None:
+    """The PEFT adapter (or, method=full, the whole model; weights: gathered from shards) + tokenizer with the
+    chat template used in training."""
     with replaced_folder(folder) as tmp:
-        save_tuned_weights(model, tmp)
+        save_tuned_weights(model, tmp, weights)
         tokenizer.save_pretrained(tmp)
 
 
-def _final_tuned(model, tokenizer, final, best) -> None:
+def _final_tuned(model, tokenizer, final, best, weights: dict | None = None) -> None:
     """adapter/ (model/ for method=full) is the best evaluated one when there is one, else the last."""
     if not best.exists():
-        return _save_tuned(model, tokenizer, final)
+        return _save_tuned(model, tokenizer, final, weights)
     with replaced_folder(final) as tmp:
         shutil.copytree(best, tmp)
 

@@ -14,8 +14,8 @@ def lr_at(step: int, total: int, peak: float, warmup: float, min_ratio: float) -
     return peak * (min_ratio + (1 - min_ratio) * 0.5 * (1 + math.cos(math.pi * min(progress, 1.0))))
 
 
-def make_optimizer(params, lr: float, weight_decay: float, device) -> torch.optim.Optimizer:
+def make_optimizer(params, lr: float, weight_decay: float, device, fused: bool = True) -> torch.optim.Optimizer:
     # the fused kernel: one pass over the parameters instead of a loop of small ops; on CPU it updated 134M
     # parameters in 0.05 s instead of 0.70 s (benchmarks/README.md), which is most of a full fine-tune's step
-    fused = device.type in ("cuda", "cpu")
+    fused = fused and device.type in ("cuda", "cpu")  # not for FSDP's sharded parameters
     return torch.optim.AdamW(params, lr=lr, weight_decay=weight_decay, betas=(0.9, 0.999), fused=fused or None)
