@@ -5,6 +5,7 @@ machine, optionally beside the seed recipes people copy today, on the same examp
 """
 
 import argparse
+import contextlib
 import json
 import tempfile
 from pathlib import Path
@@ -33,9 +34,8 @@ def run(argv: list[str]) -> int:
         raise ConfigError(f"--against: no seed recipe named {', '.join(unknown)}", f"choose from {', '.join(SEEDS)}")
     config_path, overrides = split_config(args.items)
     cfg = load_config(config_path or str(EXAMPLE), overrides)
-    if args.work:
-        return _bench(cfg, config_path or str(EXAMPLE), overrides, against, args, Path(args.work))
-    with tempfile.TemporaryDirectory(prefix="desktune-bench-") as work:
+    kept = contextlib.nullcontext(args.work) if args.work else tempfile.TemporaryDirectory(prefix="desktune-bench-")
+    with kept as work:
         return _bench(cfg, config_path or str(EXAMPLE), overrides, against, args, Path(work))
 
 

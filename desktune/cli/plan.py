@@ -17,6 +17,8 @@ def run(argv: list[str]) -> int:
                         help="plan one of N processes (torchrun --nproc_per_node N): its share of each step, and "
                         "of the model with train.fsdp")
     args = parser.parse_intermixed_args(argv)
+    if args.processes < 1:
+        raise ConfigError(f"--processes {args.processes}: needs at least one", "use e.g. --processes 8")
     started = time.perf_counter()
     config_path, overrides = split_config(args.items)
     cfg = load_config(config_path or str(EXAMPLE), overrides)
@@ -37,8 +39,6 @@ def run(argv: list[str]) -> int:
     model_config = load_model_config(source)
     chat = ChatFormat(load_tokenizer(source), cfg.data.template, model_config.model_type)
     data = build_dataset(cfg.data, chat, cfg.train.seed)
-    if args.processes < 1:
-        raise ConfigError(f"--processes {args.processes}: needs at least one", "use e.g. --processes 8")
     plan = make_plan(cfg, model_config, data.train, facts, precision, args.processes)
     result = {"model": cfg.model, "method": cfg.method, "device": f"{facts.kind} ({facts.name})",
               "precision": f"{precision}: {why}", **plan.to_dict(), "planning_seconds": 0.0}

@@ -135,12 +135,10 @@ def flops_per_token(shape: Shape, job: Job, recompute_counts: bool = True) -> fl
     """Matmul FLOPs of one optimizer step, per real token: forward, backward and recomputation.
     recompute_counts=False: checkpointed layers cost no extra time (measured so on CPU, where the memory
     traffic checkpointing saves outweighs the recomputation)."""
-    embed = shape.embedding_params
-    body = 2 * (shape.params - embed * (1 if shape.tied else 2))  # every linear layer, forward
     attention = 4 * shape.layers * shape.heads * shape.head_dim * (job.row_tokens if job.attention_matrix
                                                                   else job.row_tokens / 2)
-    head = 2 * embed * job.trained_fraction  # the vocabulary projection runs at trained positions only
-    forward = body + attention + head
+    forward = _linear_flops(shape, job.trained_fraction) + attention
+    head = 2 * shape.embedding_params * job.trained_fraction
     backward = 2 * forward if job.method == "full" else forward  # frozen weights: input gradients only
     recompute = head + (forward if job.checkpointing and recompute_counts else 0)  # loss chunks (and layers) again
     return forward + backward + recompute
@@ -150,7 +148,11 @@ def model_flops_per_token(shape: Shape, full: bool, trained_fraction: float, con
     """Useful matmul FLOPs per real token, for MFU: the forward pass (vocabulary projection where the loss is
     computed) and the backward a method needs: input gradients only when the base is frozen. Padding,
     recomputation and masked-out attention are not useful work."""
-    embed = shape.embedding_params
-    body = 2 * (shape.params - embed * (1 if shape.tied else 2))
-    forward = body + 2 * embed * trained_fraction + 2 * shape.layers * shape.heads * shape.head_dim * context
+    forward = _linear_flops(shape, trained_fraction) + 2 * shape.layers * shape.heads * shape.head_dim * context
     return forward * (3 if full else 2)
+
+
+def _linear_flops(shape: Shape, trained_fraction: float) -> float:
+    """Forward FLOPs per token of every linear layer, the vocabulary projection at trained positions only."""
+    embed = shape.embedding_params
+    return 2 * (shape.params - embed * (1 if shape.tied else 2)) + 2 * embed * trained_fraction

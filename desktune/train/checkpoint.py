@@ -54,17 +54,17 @@ def load_checkpoint(path: Path, model, optimizer, sharded=None) -> tuple[TrainSt
     meta = {k: saved.pop(k) for k in list(saved) if k not in TrainState.__dataclass_fields__}
     if (path / ADAPTER_FILE).exists():
         set_peft_model_state_dict(model, load_file(path / ADAPTER_FILE))
-    elif sharded is not None:
-        from desktune.train.distributed import scatter_state
+    else:  # method=full: the whole model, possibly in several files; tied weights are saved once
+        weights = {k: v for f in sorted(path.glob("model*.safetensors")) for k, v in load_file(f).items()}
+        if sharded is not None:  # the optimizer comes back with the weights, each process keeping its shard
+            from desktune.train.distributed import scatter_state
 
-        weights = {k: v for f in sorted(path.glob("model*.safetensors")) for k, v in load_file(f).items()}
-        scatter_state(sharded, optimizer, weights, torch.load(path / "optimizer.pt", weights_only=True))
-    else:  # method=full: the whole model, possibly in shards; tied weights are saved once
-        weights = {k: v for f in sorted(path.glob("model*.safetensors")) for k, v in load_file(f).items()}
-        result = model.load_state_dict(weights, strict=False)
-        if set(result.missing_keys) - {"lm_head.weight"} or result.unexpected_keys:
-            raise RunError(f"checkpoint {path} does not match this model ({len(result.missing_keys)} weights missing)",
-                           "resume with the model the run started with")
+            scatter_state(sharded, optimizer, weights, torch.load(path / "optimizer.pt", weights_only=True))
+        else:
+            result = model.load_state_dict(weights, strict=False)
+            if set(result.missing_keys) - {"lm_head.weight"} or result.unexpected_keys:
+                raise RunError(f"checkpoint {path} does not match this model ({len(result.missing_keys)} weights "
+                               "missing)", "resume with the model the run started with")
     if sharded is None:
         optimizer.load_state_dict(torch.load(path / "optimizer.pt", weights_only=True))
     set_rng_state(torch.load(path / "rng.pt", weights_only=False))  # python/numpy RNG states are tuples

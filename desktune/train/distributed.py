@@ -43,25 +43,26 @@ def use_fsdp(cfg, processes: int) -> bool:
     return processes > 1
 
 
-def shard(loss_fn, model):
+def shard(loss_fn):
     """FSDP2: each decoder layer's weights, gradients and optimizer state split across the processes, gathered
     only while that layer runs; the rest (embeddings, final norm) form the root group."""
     from torch.distributed.fsdp import fully_shard
 
     from desktune.train.forward import causal_lm
 
-    for layer in causal_lm(model).get_decoder().layers:
+    for layer in causal_lm(loss_fn.model).get_decoder().layers:
         fully_shard(layer)
     return fully_shard(loss_fn)
 
 
-def gather_weights(loss_fn, model) -> dict:
+def gather_weights(loss_fn) -> dict:
     """The whole model from its shards (every process must call; the main one gets them), keyed as the model's,
     a tied weight once (as save_pretrained writes it)."""
     from torch.distributed.checkpoint.state_dict import StateDictOptions, get_model_state_dict
 
     weights = get_model_state_dict(loss_fn, options=StateDictOptions(full_state_dict=True, cpu_offload=True))
-    tied = ({n for n, _ in model.named_parameters(remove_duplicate=False)} - {n for n, _ in model.named_parameters()})
+    model = loss_fn.model
+    tied = {n for n, _ in model.named_parameters(remove_duplicate=False)} - {n for n, _ in model.named_parameters()}
     return {k.removeprefix("model."): v for k, v in weights.items() if k.removeprefix("model.") not in tied}
 
 

@@ -91,7 +91,7 @@ def train(cfg, run, samples: int = 3, resume: bool = False, overwrite: bool = Fa
     model = prepare(model, cfg.method, cfg.lora, precision, token_ids)
     model.train()
     if sharded:  # FSDP2 shards the loss module's weights in place; the optimizer is made on the shards
-        loss_fn = shard(RowLoss(model), model)
+        loss_fn = shard(RowLoss(model))
         params = [p for p in model.parameters() if p.requires_grad]
         optimizer = make_optimizer(params, cfg.train.lr, cfg.train.weight_decay, device, fused=False)
     else:  # DDP (several processes) wraps the loss module; `model` stays the plain one for saving and generating
@@ -132,8 +132,9 @@ def train(cfg, run, samples: int = 3, resume: bool = False, overwrite: bool = Fa
     if not plan.fits:
         report.say(f"warning: the plan puts peak memory at {plan.peak / 1e9:.1f} GB, above the {plan.usable / 1e9:.1f} GB "
                    f"this device can give; if it runs out, try: {'; '.join(plan.advice)}")
+    judge = loss_fn if sharded else model  # a sharded model only runs through its sharded root module
     if eval_rows and not state.eval_loss:
-        state.eval_loss.append([0, _eval_loss(loss_fn if sharded else model, eval_rows, accelerator, sharded)])
+        state.eval_loss.append([0, _eval_loss(judge, eval_rows, accelerator, sharded)])
         report.say(f"eval loss before training: {state.eval_loss[0][1]:.4f}")
 
     # generating runs on the main process alone, which sharded weights do not allow
@@ -182,9 +183,9 @@ def train(cfg, run, samples: int = 3, resume: bool = False, overwrite: bool = Fa
                   "tokens_per_s": real_tokens / (time.perf_counter() - t0),
                   "memory_gb": peak_memory_gb(facts.kind)}
         if eval_rows and (state.step == total or (cfg.train.eval_every and state.step % cfg.train.eval_every == 0)):
-            record["eval_loss"] = _eval_loss(loss_fn if sharded else model, eval_rows, accelerator, sharded)
+            record["eval_loss"] = _eval_loss(judge, eval_rows, accelerator, sharded)
             if state.record_eval(state.step, record["eval_loss"], cfg.train.early_stopping_delta):
-                weights = gather_weights(loss_fn, model) if sharded else None
+                weights = gather_weights(loss_fn) if sharded else None
                 if main:
                     _save_tuned(model, tokenizer, checkpoints / "best", weights)
             elif cfg.train.early_stopping and state.evals_without_gain >= cfg.train.early_stopping:
@@ -198,7 +199,7 @@ def train(cfg, run, samples: int = 3, resume: bool = False, overwrite: bool = Fa
         at_end = state.step == total or state.stop_reason
         stop = any_process(interrupted()) if sharded else interrupted()  # sharded saves need every process
         if stop or at_end or (cfg.train.save_every and state.step % cfg.train.save_every == 0):
-            gathered = (gather_weights(loss_fn, model), gather_optimizer(loss_fn, optimizer)) if sharded else None
+            gathered = (gather_weights(loss_fn), gather_optimizer(loss_fn, optimizer)) if sharded else None
             if main:
                 save_checkpoint(checkpoints, model, optimizer, state, meta, gathered)
                 prune(checkpoints, cfg.train.keep_checkpoints, state.best_step)
@@ -211,7 +212,7 @@ def train(cfg, run, samples: int = 3, resume: bool = False, overwrite: bool = Fa
     report.end_steps()
     state.stop_reason = state.stop_reason or f"finished all {total} steps"
     accelerator.wait_for_everyone()
-    weights = gather_weights(loss_fn, model) if sharded and not state.best_step else None  # no best: save the last
+    weights = gather_weights(loss_fn) if sharded and not state.best_step else None  # no best: save the last
     if not main:
         return {}
     _final_tuned(model, tokenizer, run.model_dir if cfg.method == "full" else run.adapter, checkpoints / "best",
