@@ -74,6 +74,43 @@ class RunDir:
             return "failed"
         return "resumable" if any(self.checkpoints.glob("step-*")) else "incomplete"
 
+    def running_pid(self) -> int | None:
+        """The pid of the live training process writing this run, if any."""
+        if self.status() != "running":
+            return None
+        return int(self.running_file.read_text())
+
+    def read_metrics(self, offset: int = 0) -> tuple[list[dict], int]:
+        """Metric records from byte offset on (whole lines only: a line being written waits), and the next offset."""
+        if not self.metrics.exists():
+            return [], 0
+        with open(self.metrics, "rb") as f:
+            f.seek(offset)
+            chunk = f.read()
+        whole = chunk[:chunk.rfind(b"\n") + 1]
+        return [json.loads(line) for line in whole.splitlines() if line.strip()], offset + len(whole)
+
+    def read_json(self, path: Path) -> dict:
+        return json.loads(path.read_text()) if path.exists() else {}
+
+    def decisions(self) -> dict[str, str]:
+        """Every 'auto' decision and its reason, from the header of the resolved config.yaml."""
+        head = self.config.read_text().split("every 'auto' decided:\n", 1)[-1] if self.config.exists() else ""
+        pairs = [line[2:].split(": ", 1) for line in head.splitlines() if line.startswith("# ") and ": " in line]
+        return dict(pairs)
+
+    def overview(self) -> dict:
+        """The fields of one row of `desktune runs`, unformatted."""
+        cfg = (self.read_config() if self.config.exists() else None) or {}
+        s = self.read_json(self.summary)
+        speeds = [m["tokens_per_s"] for m in self.read_metrics()[0]]
+        return {"run": self.path.name, "model": str(cfg.get("model", "?")).rsplit("/", 1)[-1],
+                "method": str(cfg.get("method", "?")),
+                "data": str((cfg.get("data") or {}).get("train", "?")).rsplit("/", 1)[-1],
+                "steps": s.get("steps_done") if s else (len(speeds) or None),
+                "best_eval": s.get("best_eval_loss"), "seconds": s.get("seconds"),
+                "tokens_per_s": sum(speeds) / len(speeds) if speeds else None, "status": self.status()}
+
     @property
     def is_full(self) -> bool:
         return (self.model_dir / "config.json").exists()

@@ -17,7 +17,8 @@ VERBS = {"doctor": "check this machine: device, memory, dtypes that work, disk, 
          "merge": "merge a run's adapter into its base: a plain transformers model folder",
          "export": "export a run to GGUF (f16/q8_0/q4_k_m) with an Ollama Modelfile, checked by llama.cpp",
          "report": "write report.md and loss.png for a run",
-         "runs": "list runs (runs [DIR]) or compare two (runs compare A B)"}
+         "runs": "list runs (runs [DIR]) or compare two (runs compare A B)",
+         "ui": "a web page over the runs: live curves, compare, chat, start and stop (ui [--runs DIR])"}
 
 USAGE = "usage: desktune VERB [args]  (desktune VERB --help)\n\n" + "\n".join(f"  {v:<10} {h}" for v, h in VERBS.items())
 

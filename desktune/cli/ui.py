@@ -1,0 +1,40 @@
+"""desktune ui [--runs DIR] [--host H] [--port P] — the runs, live curves, compare, chat and start/stop in a browser."""
+
+import argparse
+import secrets
+from pathlib import Path
+
+from desktune.errors import DesktuneError
+
+
+def run(argv: list[str]) -> int:
+    parser = argparse.ArgumentParser(prog="desktune ui", description="Serve a web page over a runs folder.")
+    parser.add_argument("--runs", default="runs", help="the folder that holds the runs (default: runs)")
+    parser.add_argument("--host", default="127.0.0.1", help="address to bind; off localhost a token is required")
+    parser.add_argument("--port", type=int, default=7860)
+    parser.add_argument("--max-models", type=int, default=2, help="chat models kept loaded (least recently used leaves)")
+    parser.add_argument("--token", default=None, help="the access token (default: random when --host is not local)")
+    args = parser.parse_args(argv)
+    try:
+        import uvicorn
+
+        from desktune.ui.app import create_app
+        from desktune.ui.guard import is_local
+    except ImportError as e:
+        raise DesktuneError(f"desktune ui needs its extra packages ({e.name} is missing)",
+                            "pip install 'desktune[ui]'") from None
+    root = Path(args.runs)
+    root.mkdir(parents=True, exist_ok=True)
+    local = is_local(args.host)
+    token = args.token or (None if local else secrets.token_urlsafe(24))
+    app = create_app(root, token, local, args.max_models)
+    shown = f"[{args.host}]" if ":" in args.host else args.host
+    url = f"http://{shown}:{args.port}/" + (f"?token={token}" if token else "")
+    print(f"desktune ui: {url}  (runs in {root.resolve()}; Ctrl-C stops it)", flush=True)
+    config = uvicorn.Config(app, host=args.host, port=args.port, log_level="warning", timeout_graceful_shutdown=1)
+    try:
+        uvicorn.Server(config).run()
+    except KeyboardInterrupt:
+        pass
+    print("desktune ui: stopped", flush=True)
+    return 0

@@ -1,0 +1,36 @@
+"""Text pieces of a reply as the model makes them: generate() (the training template and stop tokens) on a
+thread feeding a TextIteratorStreamer, for callers that forward tokens elsewhere (the web page)."""
+
+import threading
+from contextlib import nullcontext
+from typing import Iterator
+
+from desktune.infer.generate import Reply, Sampling, base_model, generate
+
+
+def stream_reply(model, chat, messages: list[dict], sampling: Sampling, base: bool = False,
+                 lock=None) -> Iterator[str | Reply]:
+    """Yields text pieces, then the whole Reply. base: the untuned model answers. lock: held while generating,
+    so one model never runs two generations (or the adapter on and off) at once."""
+    from transformers import TextIteratorStreamer
+
+    streamer = TextIteratorStreamer(chat.tokenizer, skip_prompt=True, skip_special_tokens=True)
+    outcome = {}
+
+    def work():
+        try:
+            with lock or nullcontext(), base_model(model) if base else nullcontext():
+                outcome["reply"] = generate(model, chat, messages, sampling, streamer=streamer)
+        except BaseException as e:  # handed to the caller's thread below
+            outcome["error"] = e
+            streamer.end()
+
+    thread = threading.Thread(target=work, daemon=True, name="desktune-generate")
+    thread.start()
+    for piece in streamer:
+        if piece:
+            yield piece
+    thread.join()
+    if "error" in outcome:
+        raise outcome["error"]
+    yield outcome["reply"]
