@@ -1,4 +1,4 @@
-"""desktune plan [CONFIG] [key=value ...] [--json] — will it fit, how long will it take (no weights loaded)."""
+"""desktune plan [CONFIG] [key=value ...] [--device D] [--json] — will it fit, how long will it take (no weights loaded)."""
 
 import argparse
 import json
@@ -16,6 +16,8 @@ def run(argv: list[str]) -> int:
     parser.add_argument("--processes", type=int, default=1, metavar="N",
                         help="plan one of N processes (torchrun --nproc_per_node N): its share of each step, and "
                         "of the model with train.fsdp")
+    parser.add_argument("--device", metavar="D", help="plan for a machine you don't have: cuda:8GB, mps:16GB, "
+                        "cpu:32GB, or a known GPU with its memory for a time estimate too: \"RTX 4090:24GB\"")
     args = parser.parse_intermixed_args(argv)
     if args.processes < 1:
         raise ConfigError(f"--processes {args.processes}: needs at least one", "use e.g. --processes 8")
@@ -23,23 +25,26 @@ def run(argv: list[str]) -> int:
     config_path, overrides = split_config(args.items)
     cfg = load_config(config_path or str(EXAMPLE), overrides)
 
+    from desktune.plan.device import parse_device
+
+    device = parse_device(args.device) if args.device else None
+    facts = device or _this_machine()
+    if cfg.method == "qlora" and facts.kind != "cuda":  # planning needs no bitsandbytes, only a CUDA target
+        raise ConfigError(f"method=qlora needs an NVIDIA GPU (bitsandbytes' 4-bit kernels), and this plan is for "
+                          f"{facts.kind}", "use method=lora here, or plan for a GPU: --device cuda:24GB")
+    precision, why = _precision(cfg.train.precision, facts)
+
     from desktune.data.dataset import build_dataset
     from desktune.data.template import ChatFormat
-    from desktune.hardware.detect import detect
-    from desktune.hardware.precision import choose_precision
     from desktune.models.load import load_model_config, load_tokenizer, resolve
-    from desktune.models.methods import check_method
     from desktune.plan.fit import launch_hint
     from desktune.train.autoplan import make_plan
 
-    facts = detect()
-    check_method(cfg.method, facts)
-    precision, why = choose_precision(cfg.train.precision, facts)
     source = resolve(cfg.model)
     model_config = load_model_config(source)
     chat = ChatFormat(load_tokenizer(source), cfg.data.template, model_config.model_type)
     data = build_dataset(cfg.data, chat, cfg.train.seed)
-    plan = make_plan(cfg, model_config, data.train, facts, precision, args.processes)
+    plan = make_plan(cfg, model_config, data.train, facts, precision, args.processes, device)
     result = {"model": cfg.model, "method": cfg.method, "device": f"{facts.kind} ({facts.name})",
               "precision": f"{precision}: {why}", **plan.to_dict(), "planning_seconds": 0.0}
     hint = launch_hint(plan.seconds_per_step * plan.steps)
@@ -48,6 +53,21 @@ def run(argv: list[str]) -> int:
     result["planning_seconds"] = round(time.perf_counter() - started, 1)
     print(json.dumps(result, indent=2) if args.json else _table(result))
     return 0 if plan.fits else 1
+
+
+def _this_machine():
+    from desktune.hardware.detect import detect
+
+    return detect()
+
+
+def _precision(requested: str, facts) -> tuple[str, str]:
+    """The dtype desktune would pick on that device (a profile carries the facts detect() would find)."""
+    from desktune.hardware.detect import DeviceFacts
+    from desktune.hardware.precision import choose_precision
+
+    as_facts = facts if isinstance(facts, DeviceFacts) else DeviceFacts(facts.kind, facts.name, facts.bf16)
+    return choose_precision(requested, as_facts)
 
 
 def _table(r: dict) -> str:
@@ -59,8 +79,13 @@ def _table(r: dict) -> str:
         lines.append(f"  {'loading':<12} {r['loading_memory_gb']:8.2f}   (higher: the fp32 checkpoint is mapped while "
                      "the frozen copy is made)")
     verdict = "fits" if r["fits"] else "DOES NOT FIT"
-    lines += [f"  {'peak':<12} {r['peak_memory_gb']:8.2f}   of {r['usable_memory_gb']:.1f} usable: {verdict}", "",
-              f"time: {r['seconds_per_step']:.2f} s per step x {r['steps']} steps = about {r['total_minutes']:.0f} min"]
+    lines += [f"  {'peak':<12} {r['peak_memory_gb']:8.2f}   of {r['usable_memory_gb']:.1f} usable: {verdict}", ""]
+    if r["seconds_per_step"]:
+        lines.append(f"time: {r['seconds_per_step']:.2f} s per step x {r['steps']} steps = about "
+                     f"{r['total_minutes']:.0f} min")
+    else:
+        lines.append(f"time: unknown for this device ({r['steps']} steps); name the GPU for an estimate, "
+                     "e.g. --device \"RTX 4090:24GB\"")
     lines += [f"advice: {tip}" for tip in r["advice"]]
     lines.append(f"(planned in {r['planning_seconds']} s, no weights loaded)")
     return "\n".join(lines)

@@ -81,8 +81,9 @@ def memory(shape: Shape, job: Job, kind: str) -> dict[str, float]:
     """Peak bytes by part for one training process."""
     act = 4 if job.precision == "fp32" else 2
     trainable = trainable_params(shape, job)
-    if job.method == "qlora":  # NF4 linears (~0.56 bytes/param with double quantisation), bf16 embeddings
-        weights = (shape.params - shape.embedding_params) * 0.56 + shape.embedding_params * 2
+    if job.method == "qlora":  # NF4 linears (~0.56 bytes/param with double quantisation); PEFT's
+        # prepare_model_for_kbit_training keeps the rest (embeddings, norms) in fp32
+        weights = (shape.params - shape.embedding_params) * 0.56 + shape.embedding_params * 4
     elif job.method == "lora":  # the frozen base is stored in the compute dtype
         weights = shape.params * act
     else:
@@ -93,17 +94,30 @@ def memory(shape: Shape, job: Job, kind: str) -> dict[str, float]:
         "gradients": trainable * 4,
         "optimizer": trainable * 8,  # AdamW: two fp32 moments
         "activations": _activations(shape, job, act),
-        "logits/loss": min(loss_chunk_rows(shape.vocab, job.method == "full"), job.row_tokens * job.trained_fraction)
-        * shape.vocab * (4 + 4 + act),
+        "logits/loss": _loss_bytes(shape, job, act),
         "runtime": GPU_RUNTIME if kind == "cuda" else CPU_RUNTIME,
     }
     if act == 2 and job.method == "full":  # autocast's low-precision weight copies, kept for backward
         parts["weights"] += shape.params * act
+    if job.method == "qlora":  # bitsandbytes dequantises one frozen weight to bf16 for each matmul
+        parts["weights"] += max(a * b for a, b in shape.linear_shapes().values()) * 2
+    if job.checkpointing:  # the loss runs after the layers' forward and before their recomputation: a
+        # recomputed layer and the loss chunks never hold memory at once, so only the larger one counts
+        layer = _layer_bytes(shape, job, act)
+        parts["logits/loss"] = max(0.0, parts["logits/loss"] - layer)
     if job.shards > 1:  # FSDP: each process keeps its share, and gathers whole layers as they run
         for part in ("weights", "gradients", "optimizer"):
             parts[part] /= job.shards
         parts["weights"] += 2 * 4 * (shape.params - shape.embedding_params) / shape.layers
     return parts
+
+
+def _loss_bytes(shape: Shape, job: Job, act: int) -> float:
+    """One loss chunk: fp32 logits, their gradient and the low-precision product, plus (QLoRA) the bf16 copy
+    autocast makes of the frozen fp32 head for every chunk (a frozen weight's cast is not cached)."""
+    rows = min(loss_chunk_rows(shape.vocab, job.method == "full"), job.row_tokens * job.trained_fraction)
+    head_cast = shape.embedding_params * 2 if job.method == "qlora" else 0
+    return rows * shape.vocab * (4 + 4 + act) + head_cast
 
 
 def loading_peak(shape: Shape, job: Job, kind: str) -> float:
@@ -115,20 +129,30 @@ def loading_peak(shape: Shape, job: Job, kind: str) -> float:
 
 
 def _activations(shape: Shape, job: Job, act: int) -> float:
-    """What backward needs from the forward pass, for one row (rows are run one after another)."""
+    """What backward needs from the forward pass, for the largest row (rows are run one after another)."""
+    t = job.row_tokens
+    masks = 2 * t * t  # the packing masks (full and sliding window), one byte per pair
+    if job.checkpointing:  # each layer keeps only its input (the fp32 residual stream); one is recomputed at a time
+        return shape.layers * t * shape.hidden * 4 + _layer_bytes(shape, job, act) + masks
+    return shape.layers * _layer_bytes(shape, job, act) + masks
+
+
+def _layer_bytes(shape: Shape, job: Job, act: int) -> float:
+    """Tensors one decoder layer keeps for backward, counted with torch's saved-tensor hooks on a Gemma 3 layer
+    (bytes per token: 181k for the 4B shape with LoRA in bf16, 243k with QLoRA; the H100 peaks agree)."""
     t, h, i = job.row_tokens, shape.hidden, shape.intermediate
     q, kv = shape.heads * shape.head_dim, shape.kv_heads * shape.head_dim
-    # norms and residuals, q/k/v (before and after RoPE), attention output, MLP gate/up/activation/product
-    per_token = 6 * h + 2 * (q + 2 * kv) + q + 4 * i
-    # fp32 residual stream under autocast: norms, residuals and element-wise results stay fp32
-    per_layer = t * per_token * (4 if job.method != "qlora" else act)
-    if job.method != "full":  # LoRA keeps each adapted layer's input (cast to the compute dtype) and its projection
-        per_layer += t * act * sum(a + job.lora_r for a, _ in shape.linear_shapes().values())
+    # fp32: the residual stream and its norms, q/k norms; compute dtype: q, k and v (repeated to every head) and
+    # the attention output; the MLP's gate, up and product (fp32 under bitsandbytes, which casts outputs back)
+    per_token = 4 * (4 * h + q + kv) + act * 4 * q + (4 if job.method == "qlora" else act) * 3 * i
+    # each trained matmul keeps its input in the compute dtype (and LoRA its rank-r projection)
+    adapted = [a + (0 if job.method == "full" else job.lora_r) for name, (a, _) in shape.linear_shapes().items()
+               if job.method == "full" or not job.lora_targets or name in job.lora_targets]
+    per_token += act * sum(adapted)
+    per_layer = t * per_token
     if job.attention_matrix:  # scores and probabilities, [heads, T, T]
         per_layer += 2 * shape.heads * t * t * act
-    if job.checkpointing:  # only each layer's input is kept; one layer is recomputed at a time
-        return shape.layers * t * h * act + per_layer
-    return shape.layers * per_layer
+    return per_layer
 
 
 def flops_per_token(shape: Shape, job: Job, recompute_counts: bool = True) -> float:

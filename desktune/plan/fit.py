@@ -7,13 +7,17 @@ from desktune.plan.estimate import GB, Job, Shape, flops_per_token, loading_peak
 PAD = 64  # desktune.data.pack pads rows to a multiple of this
 # Share of the probed matmul peak a training step reaches. CPU figures were fitted to real runs on a 2-core
 # AMD EPYC (benchmarks/plan_accuracy.py): bf16 matmuls are fast there but casts, norms and attention are not.
-# MPS and CUDA figures are guesses until measured.
-EFFICIENCY = {("cpu", "fp32"): 0.55, ("cpu", "bf16"): 0.28, ("mps", "fp32"): 0.4, ("cuda", "bf16"): 0.4,
-              ("cuda", "fp16"): 0.4, ("cuda", "fp32"): 0.5}
+# CUDA bf16 was fitted on an H100 (see LAYER_PASS_SECONDS); MPS and CUDA fp32 are guesses.
+EFFICIENCY = {("cpu", "fp32"): 0.55, ("cpu", "bf16"): 0.28, ("mps", "fp32"): 0.4, ("cuda", "bf16"): 0.2,
+              ("cuda", "fp16"): 0.2, ("cuda", "fp32"): 0.5}
 # AdamW reads and writes weights, gradients and two moments, and clipping, zeroing and dense embedding gradients
 # pass over them too: memory-bound (bytes/s, same provenance; CPU with the fused AdamW).
 OPTIMIZER_BANDWIDTH = {"cpu": 8e9, "mps": 100e9, "cuda": 1000e9}
 STEP_OVERHEAD = 0.05  # seconds of Python, packing and bookkeeping per step (what tiny models show)
+# CUDA: seconds per decoder layer per row and pass (forward, backward, recomputation) that do not shrink with
+# the row: kernel launches and the Python of PEFT and bitsandbytes. Fitted with EFFICIENCY to the H100 table in
+# docs/multi-gpu.md (4B/12B shapes, rows of 768 and 4096 tokens).
+LAYER_PASS_SECONDS = {"cuda": 0.006}
 MATRIX_ATTENTION_ROW = 512  # CPU/MPS: attention stores [heads, T, T]; longer rows cost more than they save
 LOW_MEMORY_ROW = 256  # train.low_memory: activations grow with the row
 
@@ -49,13 +53,17 @@ class Plan:
                 "total_minutes": round(self.seconds_per_step * self.steps / 60, 1), "advice": self.advice}
 
 
-def fit(shape: Shape, job: Job, kind: str, usable: float, gflops: float, longest: int, tokens_per_step: float,
-        steps: int, row_tokens: int = 0, checkpointing: str = "auto", low_memory: bool = False) -> Plan:
-    """job's row_tokens/checkpointing are overwritten by the decisions; longest: the longest example in tokens.
-    low_memory: auto values take the smallest footprint instead of the fastest that fits."""
+def fit(shape: Shape, job: Job, kind: str, usable: float, gflops: float | None, longest: int, tokens_per_step: float,
+        steps: int, row_tokens: int = 0, checkpointing: str = "auto", low_memory: bool = False,
+        largest_step: float = 0) -> Plan:
+    """job's row_tokens/checkpointing are overwritten by the decisions; longest: the longest example in tokens;
+    largest_step: tokens of the run's biggest step (default tokens_per_step), which makes the biggest row.
+    low_memory: auto values take the smallest footprint instead of the fastest that fits.
+    gflops None: the device's speed is unknown, and so is the time (seconds_per_step 0)."""
     job.attention_matrix = kind != "cuda"
     chosen, row_why = _row_tokens(row_tokens, longest, job.attention_matrix, low_memory)
-    job.row_tokens = min(chosen, -(-int(tokens_per_step) // PAD) * PAD)  # a step may not fill a whole row
+    biggest = max(largest_step, tokens_per_step)
+    job.row_tokens = min(chosen, -(-int(biggest) // PAD) * PAD)  # a step may not fill a whole row
     job.checkpointing, ckpt_why = checkpointing == "on", f"requested ({checkpointing})"
     if checkpointing == "auto" and low_memory:
         job.checkpointing, ckpt_why = True, "on: train.low_memory"
@@ -63,20 +71,42 @@ def fit(shape: Shape, job: Job, kind: str, usable: float, gflops: float, longest
         job.checkpointing = sum(memory(shape, job, kind).values()) > usable
         ckpt_why = ("on: without it the peak would exceed usable memory" if job.checkpointing
                     else "off: everything fits without recomputing layers")
+    if not row_tokens and job.checkpointing and sum(memory(shape, job, kind).values()) > usable:
+        chosen, row_why = _shrink_rows(shape, job, kind, usable, longest, chosen, row_why)
     parts = memory(shape, job, kind)
-    flops = flops_per_token(shape, job, recompute_counts=kind == "cuda") * tokens_per_step
-    compute = flops / (gflops * 1e9 * EFFICIENCY.get((kind, job.precision), 0.3))
-    seconds = STEP_OVERHEAD + compute + trainable_params(shape, job) * 28 / OPTIMIZER_BANDWIDTH.get(kind, 100e9)
+    seconds = _seconds_per_step(shape, job, kind, gflops, tokens_per_step) if gflops else 0.0
     plan = Plan(chosen, row_why, job.checkpointing, ckpt_why, parts, usable, seconds, steps,
                 loading_peak(shape, job, kind))
     plan.advice = advice(shape, job, plan, kind)
     return plan
 
 
+def _shrink_rows(shape: Shape, job: Job, kind: str, usable: float, longest: int, chosen: int, why: str):
+    """Halve an auto row (not below the longest example) until the job fits with checkpointing."""
+    need = -(-longest // PAD) * PAD
+    while chosen > need and sum(memory(shape, job, kind).values()) > usable:
+        chosen = max(need, chosen // 2 // PAD * PAD)
+        job.row_tokens = min(job.row_tokens, chosen)
+        why = f"shortened to {chosen} so that the job fits this memory (checkpointing alone was not enough)"
+    return chosen, why
+
+
+def _seconds_per_step(shape: Shape, job: Job, kind: str, gflops: float, tokens_per_step: float) -> float:
+    flops = flops_per_token(shape, job, recompute_counts=kind == "cuda") * tokens_per_step
+    compute = flops / (gflops * 1e9 * EFFICIENCY.get((kind, job.precision), 0.3))
+    rows = -(-tokens_per_step // job.row_tokens)
+    fixed = rows * shape.layers * (3 if job.checkpointing else 2) * LAYER_PASS_SECONDS.get(kind, 0.0)
+    return STEP_OVERHEAD + compute + fixed + trainable_params(shape, job) * 28 / OPTIMIZER_BANDWIDTH.get(kind, 100e9)
+
+
 def _row_tokens(requested: int, longest: int, attention_matrix: bool, low_memory: bool) -> tuple[int, str]:
     need = -(-longest // PAD) * PAD
     if requested:
         return max(requested, need), "requested" if requested >= need else f"raised to the longest example ({need})"
+    if low_memory and not attention_matrix:
+        # measured on an H100: 768-token rows saved 15% of the peak over 4096-token rows with checkpointing, and
+        # ran 5x slower (510 tok/s, a sixth of TRL's); checkpointing alone makes the footprint small
+        return max(4096, need), "train.low_memory on CUDA: checkpointing keeps the footprint small; short rows would starve the GPU"
     if low_memory:
         return max(LOW_MEMORY_ROW, need), "train.low_memory: short rows keep activations small (at least the longest example)"
     if attention_matrix:

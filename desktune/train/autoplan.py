@@ -1,25 +1,44 @@
-"""The planner fed with a real job: the model's config, the encoded data and this device."""
+"""The planner fed with a real job: the model's config, the encoded data and the device (this one, or a profile)."""
 
 import math
 
-from desktune.data.pack import steps_per_epoch
-from desktune.hardware.detect import DeviceFacts, device_memory, usable_memory
-from desktune.hardware.probe import matmul_gflops
+from desktune.plan.device import DeviceProfile
 from desktune.plan.estimate import Job, Shape
 from desktune.plan.fit import Plan, fit
 
 
-def make_plan(cfg, model_config, train_examples: list, facts: DeviceFacts, precision: str, processes: int = 1) -> Plan:
+def this_device(facts, precision: str) -> DeviceProfile:
+    """This machine's free memory and probed matmul speed."""
+    from desktune.hardware.detect import device_memory, usable_memory
+    from desktune.hardware.probe import matmul_gflops
+
+    _, available = device_memory(facts.kind)
+    return DeviceProfile(facts.kind, facts.name, usable_memory(facts.kind, available),
+                         matmul_gflops(facts.kind, precision), facts.bf16_matmul)
+
+
+def make_plan(cfg, model_config, train_examples: list, facts, precision: str, processes: int = 1,
+              device: DeviceProfile | None = None) -> Plan:
+    """device: plan for that profile instead of this machine (facts then unused)."""
+    device = device or this_device(facts, precision)
     lengths = [len(e.encoded.ids) for e in train_examples] or [1]
     trained = sum(sum(e.encoded.trained) for e in train_examples)
-    per_epoch = steps_per_epoch(len(train_examples), cfg.train.batch_size)
+    per_epoch = max(1, -(-len(lengths) // cfg.train.batch_size))
     steps = cfg.train.max_steps or math.ceil(cfg.train.epochs * per_epoch)
     targets = () if cfg.lora.targets == "all-linear" else tuple(t.strip() for t in cfg.lora.targets.split(","))
     job = Job(cfg.method, precision, 0, trained / sum(lengths), cfg.lora.r, targets)
     if cfg.train.fsdp and cfg.method == "full":
         job.shards = processes
-    _, available = device_memory(facts.kind)
     tokens_per_step = sum(lengths) / len(lengths) * cfg.train.batch_size / processes
-    return fit(Shape.from_config(model_config), job, facts.kind, usable_memory(facts.kind, available),
-               matmul_gflops(facts.kind, precision), max(lengths), tokens_per_step, steps,
-               cfg.train.micro_batch_tokens, cfg.train.gradient_checkpointing, cfg.train.low_memory)
+    largest = largest_step(lengths, cfg.train.batch_size, cfg.train.seed, min(steps, per_epoch)) / processes
+    return fit(Shape.from_config(model_config), job, device.kind, device.usable, device.gflops, max(lengths),
+               tokens_per_step, steps, cfg.train.micro_batch_tokens, cfg.train.gradient_checkpointing,
+               cfg.train.low_memory, largest_step=largest)
+
+
+def largest_step(lengths: list[int], batch_size: int, seed: int, steps: int) -> int:
+    """Tokens of the biggest of the first epoch's steps (the order desktune.data.pack.epoch_order gives)."""
+    from desktune.data.pack import epoch_order
+
+    order = epoch_order(len(lengths), seed, 0)
+    return max(sum(lengths[i] for i in order[s * batch_size:(s + 1) * batch_size]) for s in range(steps))
