@@ -43,3 +43,14 @@ def test_qlora_is_refused_off_cuda_with_the_reason(facts):
 @pytest.mark.parametrize("facts", [AMPERE, M1, OLD_CPU])
 def test_lora_and_full_run_everywhere(method, facts):
     check_method(method, facts)
+
+
+@pytest.mark.parametrize("processes,gpus,refused", [(2, 1, True), (8, 4, True), (2, 2, False), (1, 1, False),
+                                                    (4, 0, False)])  # no GPU: gloo on the CPU
+def test_more_processes_than_gpus_on_a_node_is_refused_before_nccl_starts(processes, gpus, refused):
+    from desktune.train.distributed import launch_problem
+
+    problem = launch_problem(processes, gpus)
+    assert bool(problem) == refused
+    if refused:
+        assert f"{processes} processes" in problem and "one GPU per process" in problem

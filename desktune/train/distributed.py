@@ -15,6 +15,31 @@ def is_main_process() -> bool:
     return int(os.environ.get("RANK", "0")) == 0
 
 
+def launch_problem(local_processes: int, cuda_devices: int) -> str | None:
+    """Why this launch cannot work, or None. NCCL (the backend whenever CUDA is visible) refuses two processes on
+    one GPU ("Duplicate GPU detected") only after every process has loaded the model."""
+    if cuda_devices == 0 or local_processes <= cuda_devices:
+        return None
+    return (f"{local_processes} processes on this machine but {cuda_devices} CUDA device"
+            f"{'s' if cuda_devices > 1 else ''}: data parallelism over NCCL needs one GPU per process")
+
+
+def check_launch() -> None:
+    """Refuse, before any process group starts, a launch with more processes per node than GPUs."""
+    local = int(os.environ.get("LOCAL_WORLD_SIZE", "1"))
+    if local <= 1:
+        return
+    import torch
+
+    problem = launch_problem(local, torch.cuda.device_count() if torch.cuda.is_available() else 0)
+    if problem:
+        from desktune.errors import ConfigError
+
+        raise ConfigError(problem, f"launch with --nproc_per_node {torch.cuda.device_count()} (one process per GPU), or "
+                          "train on the CPU with gloo: CUDA_VISIBLE_DEVICES= torchrun --nproc_per_node N -m desktune "
+                          "train CONFIG")
+
+
 def my_share(items: list, accelerator) -> list:
     return items[accelerator.process_index::accelerator.num_processes]
 
