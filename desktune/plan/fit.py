@@ -16,7 +16,7 @@ OPTIMIZER_BANDWIDTH = {"cpu": 8e9, "mps": 100e9, "cuda": 1000e9}
 STEP_OVERHEAD = 0.05  # seconds of Python, packing and bookkeeping per step (what tiny models show)
 # CUDA: seconds per decoder layer per row and pass (forward, backward, recomputation) that do not shrink with
 # the row: kernel launches and the Python of PEFT and bitsandbytes. Fitted with EFFICIENCY to the H100 table in
-# docs/multi-gpu.md (4B/12B shapes, rows of 768 and 4096 tokens).
+# benchmarks/README.md (gpu.py; 4B/12B shapes, rows of 512 and 4096 tokens).
 LAYER_PASS_SECONDS = {"cuda": 0.006}
 MATRIX_ATTENTION_ROW = 512  # CPU/MPS: attention stores [heads, T, T]; longer rows cost more than they save
 LOW_MEMORY_ROW = 256  # train.low_memory: activations grow with the row
