@@ -25,7 +25,8 @@ def args(model, data, out, *extra):
 
 
 def torchrun(train_args, **popen):
-    env = {**os.environ, "OMP_NUM_THREADS": "1", "PYTHONUNBUFFERED": "1"}
+    # CUDA hidden: the processes use gloo on the CPU even on a one-GPU machine (NCCL refuses two processes per GPU)
+    env = {**os.environ, "OMP_NUM_THREADS": "1", "PYTHONUNBUFFERED": "1", "CUDA_VISIBLE_DEVICES": ""}
     command = [str(TORCHRUN), "--nproc_per_node", "2", "-m", "desktune", "train", *train_args]
     return subprocess.Popen(command, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
                             start_new_session=True, **popen)
