@@ -18,7 +18,16 @@ class Catalog:
         run = RunDir(run_folder(self.root, name))
         if must_exist and not run.config.exists():
             raise Refused(f"no run named {name!r}", 404)
+        self._inside(run)
         return run
+
+    def _inside(self, run: RunDir) -> None:
+        """Every file the page reads from a run resolves inside the runs folder (a symlink may not lead out)."""
+        real_root = self.root.resolve()
+        for path in (run.config, run.summary, run.metrics, run.data_json, run.plan_json, run.samples,
+                     run.failed_file, run.path / "report.md", run.path / "loss.png"):
+            if path.is_symlink() and not path.resolve().is_relative_to(real_root):
+                raise Refused(f"{run.path.name}/{path.name} leads outside the runs folder", 403)
 
     def overviews(self) -> list[dict]:
         """One overview per run folder, oldest first (as `desktune runs` lists them)."""
@@ -26,6 +35,11 @@ class Catalog:
             return []
         out = []
         for run in list_runs(self.root):
+            try:
+                run_folder(self.root, run.path.name)
+                self._inside(run)
+            except Refused:  # a symlink out of the folder: not shown
+                continue
             key = _signature(run)
             hit = self._cache.get(run.path.name)
             if hit is None or hit[0] != key:

@@ -1,4 +1,4 @@
-// Line charts with uPlot: one helper builds a chart, and keeps its point count in data-points for anyone
+// Line charts with uPlot: one helper builds a chart, and keeps its x count in data-points for anyone
 // (a person with devtools, a test) who wants to know what is drawn.
 const COLORS = ["#2563eb", "#ea580c", "#16a34a", "#9333ea", "#dc2626", "#0891b2", "#ca8a04", "#db2777"];
 
@@ -18,7 +18,7 @@ DT.chart = (box, { title, xLabel, yLabel, series, data, logY = false }) => {
     legend: { live: true },
   };
   const plot = new uPlot(opts, data, plotBox);
-  const count = (d) => d.slice(1).reduce((n, ys) => n + ys.filter((y) => y !== null && y !== undefined).length, 0);
+  const count = (d) => d[0].length;  // records drawn (x values)
   box.dataset.points = count(data);
   box.dataset.series = series.length;
   return {

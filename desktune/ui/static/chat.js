@@ -28,7 +28,7 @@ DT.views.chat = async (main, name) => {
     if (!r.ok) { out.className = "msg error"; out.textContent = (await r.json().catch(() => ({}))).error || r.statusText; convo[side].pop(); return; }
     await DT.readEvents(r, {
       start: (e) => { if (side === "tuned") prompt.textContent = e.prompt; DT.showModels(e.models); },
-      token: (e) => { out.textContent += e.text; },
+      token: (e) => { out.textContent += e.text; out.dataset.pieces = Number(out.dataset.pieces || 0) + 1; out.dataset.streamed = out.textContent; },
       done: (e) => { out.textContent = e.text; out.dataset.state = "done"; out.title = e.finished ? "ended by the end-of-turn token" : "stopped at the token limit"; convo[side].push({ role: "assistant", content: e.text || "…" }); },
       error: (e) => { out.dataset.state = "error"; out.className = "msg error"; out.textContent = e.error; convo[side].pop(); },
     });

@@ -19,13 +19,21 @@ DT.api = async (path, options = {}) => {
   return body;
 };
 
+// x.toFixed(d) with Python's rounding of exact ties (half to even: f"{72.5:.0f}" is "72", JS says "73").
+DT.fixed = (x, d) => {
+  const m = x * 10 ** d;
+  if (Math.abs(m % 1) !== 0.5) return x.toFixed(d);
+  const r = Math.floor(m);
+  return ((r % 2 === 0 ? r : r + 1) / 10 ** d).toFixed(d);
+};
+
 // The cells of `desktune runs` (desktune/cli/runs.py row()), from the unformatted overview.
 DT.cells = (o) => ({
   run: o.run, model: o.model, method: o.method, data: o.data,
   steps: o.steps === null || o.steps === undefined ? "—" : String(o.steps),
-  best_eval: o.best_eval === null || o.best_eval === undefined ? "—" : o.best_eval.toFixed(4),
-  seconds: o.seconds === null || o.seconds === undefined ? "—" : `${o.seconds.toFixed(0)}s`,
-  tokens_per_s: o.tokens_per_s === null || o.tokens_per_s === undefined ? "—" : o.tokens_per_s.toFixed(0),
+  best_eval: o.best_eval === null || o.best_eval === undefined ? "—" : DT.fixed(o.best_eval, 4),
+  seconds: o.seconds === null || o.seconds === undefined ? "—" : `${DT.fixed(o.seconds, 0)}s`,
+  tokens_per_s: o.tokens_per_s === null || o.tokens_per_s === undefined ? "—" : DT.fixed(o.tokens_per_s, 0),
   status: o.status,
 });
 

@@ -1,0 +1,140 @@
+"""desktune ui in a real headless browser (Debian's chromium driven by Playwright), over real tiny runs, one
+of them started from the page, watched while it trains, and stopped from the page."""
+
+import json
+import os
+import shutil
+import time
+from pathlib import Path
+
+import pytest
+
+pytest.importorskip("fastapi", reason="desktune ui needs its extra: pip install 'desktune[ui]'")
+playwright = pytest.importorskip("playwright.sync_api", reason="pip install playwright (the test extra)")
+CHROMIUM = next(filter(None, map(shutil.which, ["chromium", "chromium-browser", "google-chrome"])), None)
+if CHROMIUM is None:
+    pytest.skip("no chromium on this machine: apt-get install chromium (.ci/run installs it)", allow_module_level=True)
+
+from test_ui import ui_runs, ui_server  # noqa: E402,F401  (the same runs folder and server as the HTTP tests)
+
+from desktune.runs import RunDir  # noqa: E402
+
+
+@pytest.fixture(scope="module")
+def browser():
+    with playwright.sync_playwright() as p:
+        b = p.chromium.launch(executable_path=CHROMIUM, args=["--no-sandbox"])  # CI runs as root
+        yield b
+        b.close()
+
+
+@pytest.fixture
+def page(browser, ui_server):
+    page = browser.new_page(viewport={"width": 1280, "height": 900})
+    errors = []
+    page.on("pageerror", lambda e: errors.append(str(e)))
+    page.goto(ui_server.url)
+    yield page
+    page.close()
+    assert not errors, errors
+
+
+def test_runs_table_matches_desktune_runs_and_sorts(page, ui_runs):
+    from desktune.cli.runs import row
+
+    page.wait_for_selector("#runs-table[data-ready='1'] tr[data-run='c']")
+    for name in ("a", "b", "c"):
+        cells = page.locator(f"tr[data-run='{name}'] td[data-key]").all_inner_texts()
+        assert [c.strip() for c in cells] == row(RunDir(ui_runs["runs"] / name))
+    page.click("th[data-key='best_eval']")
+    page.click("th[data-key='best_eval']")  # descending
+    shown = page.locator("#runs-table tbody tr").evaluate_all("rows => rows.map(r => r.dataset.run)")
+    best = {n: json.loads((ui_runs["runs"] / n / "summary.json").read_text())["best_eval_loss"] for n in shown}
+    assert shown == sorted(best, key=lambda n: -best[n])
+
+
+def test_run_page_shows_curves_decisions_data_samples_and_report(page):
+    page.goto(page.url.split("#")[0] + "#/run/a")
+    page.wait_for_selector("#report img")
+    assert page.get_attribute("#chart-loss", "data-points") == "6"
+    for chart in ("#chart-loss-tokens", "#chart-lr", "#chart-speed", "#chart-memory"):
+        assert page.get_attribute(chart, "data-points") == "6", chart
+    assert "template" in page.inner_text("#decisions") and "llama3" in page.inner_text("#decisions")
+    assert page.locator("#data-example mark").count() >= 1, "the trained tokens are marked"
+    assert "base:" in page.inner_text("#samples") and "tuned:" in page.inner_text("#samples")
+    assert "eval loss" in page.inner_text("#report")
+
+
+def test_compare_overlays_two_runs_and_lists_config_differences(page):
+    page.wait_for_selector("tr[data-run='b']")
+    page.check("tr[data-run='a'] input[type=checkbox]")
+    page.check("tr[data-run='b'] input[type=checkbox]")
+    page.click("#compare-picked")
+    page.wait_for_selector("#config-diff li")
+    assert page.get_attribute("#compare-loss", "data-series") == "2"
+    assert page.get_attribute("#compare-loss", "data-points") == "6", "both ran steps 1..6"
+    assert "train.lr 0.01 -> 0.003" in page.inner_text("#config-diff")
+
+
+def test_chat_streams_the_answer_of_the_training_template_beside_the_base(page, ui_runs):
+    from desktune.infer.generate import Sampling, generate, load_for_chat
+
+    page.goto(page.url.split("#")[0] + "#/chat/a")
+    page.fill("#temperature", "0")
+    page.fill("#chat-input", "Why is the sky blue?")
+    page.press("#chat-input", "Enter")
+    page.wait_for_selector("#log-tuned .msg.assistant[data-state='done']", timeout=60_000)
+    page.wait_for_selector("#log-base .msg.assistant[data-state='done']", timeout=60_000)
+    model, chat = load_for_chat(str(ui_runs["runs"] / "a"))
+    expected = generate(model, chat, [{"role": "user", "content": "Why is the sky blue?"}],
+                        Sampling(256, 0.0, 0.9, 1.1)).text
+    tuned = page.locator("#log-tuned .msg.assistant")
+    assert tuned.inner_text().strip() == expected
+    if expected:
+        assert int(tuned.get_attribute("data-pieces")) >= 1 and tuned.get_attribute("data-streamed").strip() == expected
+    assert "<|start_header_id|>assistant<|end_header_id|>" in page.locator("#prompt-seen").text_content()
+    assert "at most 2" in page.inner_text("#models")
+    page.click("#reset")
+    assert page.locator("#log-tuned .msg").count() == 0
+
+
+def test_start_watch_and_stop_a_real_training_run(page, browser, ui_server, ui_runs, tmp_path):
+    runs_page = browser.new_page()  # stays on the runs table: the new run must appear there without a reload
+    runs_page.goto(ui_server.url)
+    runs_page.wait_for_selector("#runs-table[data-ready='1']")
+    overrides = [f"model={ui_runs['model']}", f"data.train={ui_runs['data']}", "data.eval=0.2", "train.max_steps=5000",
+                 "train.batch_size=8", "train.eval_every=10", "lora.r=8", "train.micro_batch_tokens=256",
+                 "train.save_every=0", "train.log_every=1"]
+    page.goto(page.url.split("#")[0] + "#/train")
+    page.fill("#train-name", "live")
+    page.fill("#train-overrides", "\n".join(overrides))
+    page.click("#train-start")
+    run = RunDir(ui_runs["runs"] / "live")
+    try:
+        page.wait_for_function("Number(document.querySelector('#chart-loss')?.dataset.points) >= 1", timeout=120_000)
+        runs_page.wait_for_selector("tr[data-run='live'] [data-status='running']", timeout=10_000)
+        _curve_follows_the_file(page, run)
+        if os.environ.get("DESKTUNE_UI_SCREENSHOT"):  # the README's picture: DESKTUNE_UI_SCREENSHOT=docs/ui.png
+            page.set_viewport_size({"width": 1280, "height": 1000})
+            page.screenshot(path=os.environ["DESKTUNE_UI_SCREENSHOT"])
+        page.click("#stop-run")
+        page.wait_for_selector("h2 + [data-status='resumable']", timeout=60_000)
+    finally:
+        if run.running_pid():  # never leave a training process behind
+            os.kill(run.running_pid(), 9)
+    assert list(run.checkpoints.glob("step-*")), "a stop writes a checkpoint"
+    assert "interrupted: checkpoint written" in run.log.read_text()
+    runs_page.wait_for_selector("tr[data-run='live'] [data-status='resumable']", timeout=10_000)
+    runs_page.close()
+
+
+def _curve_follows_the_file(page, run: RunDir) -> None:
+    """Each metric line reaches the chart within 2 s of being written, with no reload."""
+    seen = []
+    for _ in range(6):
+        lines = len(run.read_metrics()[0])
+        page.wait_for_function(f"Number(document.querySelector('#chart-loss').dataset.points) >= {lines}",
+                               timeout=2_000)
+        seen.append(lines)
+        time.sleep(1)
+    assert seen[-1] > seen[0], "the run kept training while the page watched"
