@@ -81,7 +81,7 @@ def main() -> None:
     try:
         start = time.perf_counter()
         urllib.request.urlopen(url + "api/runs").read()
-        print(f"GET /api/runs, {args.runs + 1} runs, cold cache: {time.perf_counter() - start:.3f} s")
+        print(f"GET /api/runs, {args.runs + 1} runs, first request: {time.perf_counter() - start:.3f} s")
         start = time.perf_counter()
         body = urllib.request.urlopen(url + "api/runs/long/metrics").read()
         points = len(json.loads(body)["columns"]["step"])

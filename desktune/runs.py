@@ -101,7 +101,9 @@ class RunDir:
 
     def overview(self) -> dict:
         """The fields of one row of `desktune runs`, unformatted."""
-        cfg = (self.read_config() if self.config.exists() else None) or {}
+        # libyaml when present: ten times faster, and a folder of hundreds of runs is listed at once
+        loader = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
+        cfg = (yaml.load(self.config.read_text(), Loader=loader) if self.config.exists() else None) or {}
         s = self.read_json(self.summary)
         speeds = [m["tokens_per_s"] for m in self.read_metrics()[0]]
         return {"run": self.path.name, "model": str(cfg.get("model", "?")).rsplit("/", 1)[-1],

@@ -250,3 +250,21 @@ def test_off_localhost_a_token_is_required_and_ctrl_c_stops_cleanly(ui_runs, tmp
     finally:
         assert server.stop() == 0
     assert "stopped" in (tmp_path / "ui.log").read_text()
+
+
+def test_a_run_that_cannot_start_shows_why(ui_server, ui_runs):
+    assert ui_server.request("POST", "/api/train", {"name": "typo", "overrides": ["train.lrr=1e-4"]})[0] == 200
+    deadline = time.time() + 120
+    while (job := json.loads(ui_server.request("GET", "/api/jobs/typo")[1]))["returncode"] is None:
+        assert time.time() < deadline, job
+        time.sleep(0.5)
+    assert job["returncode"] == 2 and "error:" in job["log"] and "train.lr" in job["log"], job
+    assert "typo" not in [r["run"] for r in json.loads(ui_server.request("GET", "/api/runs")[1])["runs"]]
+
+
+def test_the_ui_reads_runs_through_runs_py_and_chats_through_infer():
+    from test_layers import PACKAGE, imported
+
+    for path in (PACKAGE / "ui").rglob("*.py"):
+        bad = {m for m in imported(path) if m.split(".")[0] in ("cli", "train", "data", "models", "plan", "export")}
+        assert not bad, f"{path.name} imports {bad}"

@@ -1,6 +1,8 @@
 """The web app: JSON and server-sent-event routes over the runs folder, and the page itself."""
 
 import asyncio
+import json
+import threading
 from pathlib import Path
 
 from fastapi import FastAPI, Request
@@ -21,6 +23,7 @@ SSE = {"Cache-Control": "no-store", "X-Accel-Buffering": "no"}
 def create_app(root: Path, token: str | None = None, local: bool = True, max_models: int = 2) -> FastAPI:
     app = FastAPI(title="desktune", docs_url=None, redoc_url=None, openapi_url=None)
     catalog, jobs, models = Catalog(root), Jobs(root), Models(max_models)
+    threading.Thread(target=catalog.overviews, daemon=True).start()  # the first page view finds them read
 
     @app.middleware("http")
     async def guard(request: Request, call_next):
@@ -116,8 +119,6 @@ async def _json(request: Request) -> dict:
     if len(raw) > MAX_BODY:
         raise Refused(f"the request is limited to {MAX_BODY} bytes", 413)
     try:
-        import json
-
         body = json.loads(raw or b"{}")
     except ValueError:
         raise Refused("the body is not JSON", 400) from None

@@ -2,6 +2,9 @@
 // (a person with devtools, a test) who wants to know what is drawn.
 const COLORS = ["#2563eb", "#ea580c", "#16a34a", "#9333ea", "#dc2626", "#0891b2", "#ca8a04", "#db2777"];
 
+// Learning rates are ~1e-4: uPlot's default ticks would print them as 0.
+const tick = (v) => (v === null ? "" : v !== 0 && Math.abs(v) < 0.01 ? v.toExponential(1) : String(+v.toPrecision(6)));
+
 DT.chart = (box, { title, xLabel, yLabel, series, data, logY = false }) => {
   box.innerHTML = "";
   box.append(DT.el("h3", {}, title));
@@ -10,7 +13,7 @@ DT.chart = (box, { title, xLabel, yLabel, series, data, logY = false }) => {
   const opts = {
     width: Math.max(320, box.clientWidth - 24), height: 220,
     scales: { x: { time: false }, y: logY ? { distr: 3 } : {} },
-    axes: [{ label: xLabel }, { label: yLabel, size: 60 }],
+    axes: [{ label: xLabel }, { label: yLabel, size: 64, values: (u, splits) => splits.map(tick) }],
     series: [{ label: xLabel }, ...series.map((s, i) => ({
       label: s.label, stroke: s.color || COLORS[i % COLORS.length], width: 1.5, spanGaps: true,
       dash: s.dash, points: { show: s.points || false, size: 5 },

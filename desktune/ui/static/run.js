@@ -4,14 +4,13 @@ DT.views.run = async (main, name) => {
   const charts = DT.el("div", { class: "grid", id: "charts" });
   const details = DT.el("div", { class: "grid", id: "details" });
   main.append(head, charts, details);
-  let detail = null;
-  try {
-    detail = await DT.api(`/api/runs/${encodeURIComponent(name)}`);
+  let detail = null, m = null;
+  try {  // both at once: the curves need not wait for the rest
+    [detail, m] = await Promise.all([DT.api(`/api/runs/${encodeURIComponent(name)}`), DT.api(`/api/runs/${encodeURIComponent(name)}/metrics`)]);
   } catch (e) {
     return starting(main, name, head, e);
   }
   renderHead(head, name, detail.overview.status);
-  const m = await DT.api(`/api/runs/${encodeURIComponent(name)}/metrics`);
   const cols = m.columns;
   const plots = drawCurves(charts, cols, detail.planned_memory_gb);
   renderDetails(details, name, detail);
