@@ -38,6 +38,7 @@ def run(argv: list[str]) -> int:
 def _text(r: dict) -> str:
     lines = [
         f"file          {r['file']}",
+        *(f"read as       {kind}" + (f": {path}" if len(r["read_as"]) > 1 else "") for path, kind in r["read_as"].items()),
         f"format        {', '.join(f'{k} ({v})' for k, v in r['formats'].items())}; template {r['template']}",
         f"examples      {r['examples']} of {r['rows']} rows; {r['truncated']} truncated, {r['dropped']} dropped, "
         f"{r['skipped_invalid']} invalid",

@@ -24,7 +24,8 @@ def run(argv: list[str]) -> int:
           f"   perplexity {held['base']['perplexity']:.2f} -> {held['tuned']['perplexity']:.2f}")
     print(f"neutral English text            perplexity {neutral['base']['perplexity']:.2f} -> "
           f"{neutral['tuned']['perplexity']:.2f} ({r['neutral_perplexity_change_pct']:+.1f}%: forgetting when large)")
-    print(f"tuned answers that ended by themselves: {r['tuned_finished']} of {len(r['samples'])}")
+    print(f"tuned answers that ended by themselves: {r['tuned_finished']} of {len(r['samples'])}; with tokens this "
+          f"base never learned: {r['tuned_with_untrained_tokens']}")
     print(samples_text(r["samples"][:3]))
     print(f"written: {run_dir.path / 'eval.json'}, {run_dir.samples}")
     return 0

@@ -88,7 +88,7 @@ def _coerce(key: str, value, f: dataclasses.Field):
     kind = type(f.default)
     if kind is str and isinstance(value, (int, float)) and not isinstance(value, bool):
         value = str(value)
-    elif kind is str and isinstance(value, bool) and "on" in (f.metadata.get("choices") or ()):
+    elif kind is str and isinstance(value, bool) and "off" in (f.metadata.get("choices") or ()):
         value = "on" if value else "off"  # YAML reads a bare on/off as a boolean
     elif kind is float and isinstance(value, int) and not isinstance(value, bool):
         value = float(value)

@@ -70,6 +70,9 @@ class Config:
     output: str = opt("", "run folder (default: runs/<config name>)")
     new_tokens: str = opt("", "tokens to add to the vocabulary if missing, comma-separated (e.g. <think>,</think>); "
                           "their embedding and output rows train, also for tokens the base never learned")
+    untrained_tokens: str = opt("auto", "auto: find the chat markers and special tokens of the data that this base "
+                                "never learned (end of turn, turn starts) and train their rows, so answers can stop; "
+                                "off: leave them as the base has them", ("auto", "off"))
     data: DataConfig = field(default_factory=DataConfig)
     lora: LoraConfig = field(default_factory=LoraConfig)
     train: TrainConfig = field(default_factory=TrainConfig)

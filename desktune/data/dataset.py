@@ -26,7 +26,7 @@ class Dataset:
 
 def load_examples(spec: str, chat: ChatFormat, data_cfg) -> tuple[list[Example], dict]:
     """Encoded examples of a data source and what happened to its rows (formats, truncation, problems)."""
-    rows = read_rows(spec, data_cfg.text_split)
+    rows, read_as = read_rows(spec, data_cfg.text_split, as_text=data_cfg.format == "text")
     formats = Counter(detect(row) for _, row in rows)
     if data_cfg.format == "auto":
         _refuse_mixed_formats(rows)
@@ -55,7 +55,7 @@ def load_examples(spec: str, chat: ChatFormat, data_cfg) -> tuple[list[Example],
     if not examples:
         raise DataError(f"{spec}: no usable examples ({len(rows)} rows, {dropped} longer than data.max_length, "
                         f"{len(problems)} invalid)", "check the rows, or raise data.max_length")
-    stats = {"file": spec, "rows": len(rows), "formats": dict(formats), "examples": len(examples),
+    stats = {"file": spec, "read_as": read_as, "rows": len(rows), "formats": dict(formats), "examples": len(examples),
              "truncated": truncated, "dropped": dropped, "skipped_invalid": len(problems),
              "problems": [p.message for p in problems[:5]]}
     return examples, stats

@@ -1,7 +1,9 @@
 """Read rows from data files, keeping 'file:line' for every row so errors can point at it.
 
 Supported: .jsonl, .json (a list), .csv, .parquet, .txt (a document per blank-line block, or the whole
-file), a folder or glob of those, and hub datasets written hf:org/name[:split].
+file), a folder or glob of those, and hub datasets written hf:org/name[:split]. A .txt file, or a file
+with no or another suffix, is read by its content: JSON Lines or JSON when it is that (people download
+`NAME.jsonl.txt`), plain text otherwise.
 """
 
 import csv
@@ -16,14 +18,17 @@ MAX_LINE_CHARS = 10_000_000
 SUFFIXES = (".jsonl", ".json", ".csv", ".parquet", ".txt")
 
 
-def read_rows(spec: str, text_split: str = "paragraph") -> list[tuple[str, object]]:
-    """Rows of every file that spec names, as (where, value) pairs."""
+def read_rows(spec: str, text_split: str = "paragraph", as_text: bool = False) -> tuple[list[tuple[str, object]], dict]:
+    """Rows of every file that spec names, as (where, value) pairs, and how each file was read.
+    as_text: a .txt or suffix-less file is plain text whatever it holds (data.format=text)."""
     if spec.startswith("hf:"):
-        return _hub_rows(spec.removeprefix("hf:"))
-    rows = []
+        return _hub_rows(spec.removeprefix("hf:")), {spec: "hub dataset"}
+    rows, read_as = [], {}
     for path in _files(spec):
-        rows += _file_rows(path, text_split)
-    return rows
+        kind, file_rows = _file_rows(path, text_split, as_text)
+        rows += file_rows
+        read_as[str(path)] = kind
+    return rows, read_as
 
 
 def _files(spec: str) -> list[Path]:
@@ -41,11 +46,9 @@ def _files(spec: str) -> list[Path]:
     return files
 
 
-def _file_rows(p: Path, text_split: str) -> list[tuple[str, object]]:
-    if p.suffix not in SUFFIXES:
-        raise DataError(f"{p}: unsupported file type '{p.suffix}'", f"use one of {', '.join(SUFFIXES)}")
+def _file_rows(p: Path, text_split: str, as_text: bool) -> tuple[str, list[tuple[str, object]]]:
     if p.suffix == ".parquet":
-        return _parquet_rows(p)
+        return "Parquet", _parquet_rows(p)
     raw = p.read_bytes()
     if not raw.strip():
         raise DataError(f"{p}: the file is empty", "add at least one example")
@@ -56,8 +59,45 @@ def _file_rows(p: Path, text_split: str) -> list[tuple[str, object]]:
     except UnicodeDecodeError as e:
         line = raw[: e.start].count(b"\n") + 1
         raise DataError(f"{p}:{line}: bytes that are not UTF-8 text", "save the file as UTF-8") from None
-    reader = {".jsonl": _jsonl_rows, ".json": _json_rows, ".csv": _csv_rows}.get(p.suffix)
-    return reader(p, text) if reader else _txt_rows(p, text, text_split)
+    kind = READERS.get(p.suffix) or ("text" if as_text else _sniff(p, text))
+    suffix = f" (by content; suffix '{p.suffix}')" if p.suffix not in READERS and kind != "text" else ""
+    if kind == "text":
+        return "plain text", _txt_rows(p, text, text_split)
+    return KIND_NAMES[kind] + suffix, {"jsonl": _jsonl_rows, "json": _json_rows, "csv": _csv_rows}[kind](p, text)
+
+
+READERS = {".jsonl": "jsonl", ".json": "json", ".csv": "csv"}
+KIND_NAMES = {"jsonl": "JSON Lines", "json": "JSON", "csv": "CSV"}
+
+
+def _sniff(path: Path, text: str) -> str:
+    """jsonl, json or text, from what the file holds: its first line decides, the whole file when that is
+    one JSON document. A file that starts like JSON but is not valid JSON is refused rather than guessed."""
+    first = next(line for line in text.splitlines() if line.strip()).strip()
+    if not first.startswith(("{", "[")):
+        return "text"
+    if first.startswith("{") and _json_object(first):
+        return "jsonl"
+    try:
+        whole = json.loads(text)
+    except json.JSONDecodeError as e:
+        if first.startswith("["):
+            return "text"  # prose that opens with a bracket, such as "[Verse 1]"
+        raise DataError(f"{path}:{e.lineno}: the file starts like JSON but is not valid JSON ({e.msg}), so it is "
+                        f"neither JSON Lines nor plain text for sure",
+                        "fix the JSON (one object per line for JSON Lines), or set data.format=text to train "
+                        "the file as plain text") from None
+    if isinstance(whole, list):
+        return "json"
+    raise DataError(f"{path}: one JSON {type(whole).__name__} rather than one example per line",
+                    "write one JSON object per line (JSON Lines), or a JSON list of examples")
+
+
+def _json_object(line: str) -> bool:
+    try:
+        return isinstance(json.loads(line), dict)
+    except json.JSONDecodeError:
+        return False
 
 
 def _jsonl_rows(path: Path, text: str) -> list[tuple[str, object]]:

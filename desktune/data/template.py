@@ -8,7 +8,7 @@ token-prefix of the full rendering, so the prompt used at generation is exactly 
 from dataclasses import dataclass
 
 from desktune.errors import DataError
-from desktune.models.templates import END_OF_TURN, TEMPLATES
+from desktune.models.templates import END_OF_TURN, END_TOKENS, TEMPLATES
 
 
 @dataclass
@@ -24,6 +24,11 @@ class ChatFormat:
         if self.name != "own":
             tokenizer.chat_template = TEMPLATES[self.name]
         self.end_of_turn = _end_of_turn_id(tokenizer, self.name)
+        self.stop_ids = _stop_ids(tokenizer, self.end_of_turn)
+
+    @property
+    def stop_tokens(self) -> list[str]:
+        return self.tokenizer.convert_ids_to_tokens(self.stop_ids)
 
     def render(self, messages: list[dict], generation_prompt: bool = False, where: str = "") -> str:
         try:
@@ -94,3 +99,12 @@ def _end_of_turn_id(tokenizer, name: str) -> int:
         raise DataError(f"the tokenizer has no '{token}' token for the {name} chat template",
                         "pick a data.template whose special tokens this tokenizer has")
     return token_id
+
+
+def _stop_ids(tokenizer, end_of_turn: int) -> list[int]:
+    """The end-of-turn token first, then every other end token this vocabulary has and the EOS: a model
+    that closes its answer with any of them has finished (a base model may prefer its EOS, Llama 3 its
+    <|eom_id|>), so generation, chat, eval and the Ollama Modelfile stop at all of them."""
+    vocab = tokenizer.get_vocab()
+    ends = [vocab[t] for t in END_TOKENS if t in vocab] + [tokenizer.eos_token_id]
+    return list(dict.fromkeys([end_of_turn] + [i for i in ends if i is not None]))

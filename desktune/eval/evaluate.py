@@ -41,6 +41,7 @@ def evaluate(run, data_file: str | None = None, n_samples: int = 8, max_new_toke
         "neutral_text": {k: {"loss": v[1], "perplexity": math.exp(v[1])} for k, v in losses.items()},
         "samples": records,
         "tuned_finished": sum(r["tuned_finished"] for r in records),
+        "tuned_with_untrained_tokens": sum(bool(r["tuned_untrained_tokens"]) for r in records),
     }
     base_ppl, tuned_ppl = (result["neutral_text"][k]["perplexity"] for k in ("base", "tuned"))
     result["neutral_perplexity_change_pct"] = 100 * (tuned_ppl / base_ppl - 1)

@@ -26,7 +26,7 @@ def export_gguf(source: str, out: Path, quant: str, overwrite: bool = False, che
         tmp.mkdir()
         path = _write(model, chat, tmp, name, quant)
         result = verify(path, model, chat, quant) if check else None
-        stops = sorted({chat.tokenizer.convert_ids_to_tokens(chat.end_of_turn), chat.tokenizer.eos_token} - {None})
+        stops = chat.stop_tokens
         context = model.config.max_position_embeddings
         (tmp / "Modelfile").write_text(modelfile(name, chat.name, stops, min(context, 8192)))
         if result:

@@ -65,7 +65,7 @@ def verify(gguf_path: Path, model, chat, quant: str) -> Check:
     theirs_tokens, theirs = _llama_cpp(gguf_path, [chat.render([{"role": "user", "content": p}], True) for p in PROMPTS],
                                        prompts)
     check = Check(quant)
-    stops = {chat.end_of_turn, chat.tokenizer.eos_token_id}
+    stops = set(chat.stop_ids)
     for ids, their_ids, their_out in zip(prompts, theirs_tokens, theirs):
         ours, margins = _transformers_greedy(model, ids)
         ours, their_out = _until_stop(ours, stops), _until_stop(their_out, stops)

@@ -24,7 +24,8 @@ class Sampling:
 @dataclass
 class Reply:
     text: str
-    finished: bool  # ended with end-of-turn / EOS rather than at the token limit
+    finished: bool  # ended with an end token rather than at the token limit
+    ids: list[int]  # the answer's tokens, without the end token
 
 
 def load_run(run):
@@ -78,20 +79,22 @@ def load_for_chat(path: str):
 
 
 def generate(model, chat: ChatFormat, messages: list[dict], sampling: Sampling = Sampling(), streamer=None) -> Reply:
-    """The assistant's reply to messages; stops at the template's end-of-turn token."""
+    """The assistant's reply to messages; stops at any end token of the template (chat.stop_ids)."""
     if not messages or not messages[-1]["content"].strip():
         raise DesktuneError("the prompt is empty", "pass some text, e.g. --prompt 'Hello'")
     ids = torch.tensor([chat.prompt_ids(messages)], device=model.device)
     greedy = sampling.temperature <= 0
     options = dict(do_sample=False) if greedy else dict(do_sample=True, temperature=sampling.temperature, top_p=sampling.top_p)
-    stop = [chat.end_of_turn] + ([chat.tokenizer.eos_token_id] if chat.tokenizer.eos_token_id is not None else [])
+    stop = chat.stop_ids
     with torch.no_grad():
         out = model.generate(input_ids=ids, attention_mask=torch.ones_like(ids), max_new_tokens=sampling.max_new_tokens,
                              eos_token_id=stop, pad_token_id=chat.tokenizer.pad_token_id or stop[0],
                              repetition_penalty=sampling.repetition_penalty, streamer=streamer, **options)
-    new = out[0, ids.shape[1]:]
-    finished = new.numel() > 0 and int(new[-1]) in stop
-    return Reply(chat.tokenizer.decode(new, skip_special_tokens=True).strip(), finished)
+    new = out[0, ids.shape[1]:].tolist()
+    finished = bool(new) and new[-1] in stop
+    answer = new[:-1] if finished else new
+    # special tokens stay visible: a never-trained token such as <unused33> in an answer must not pass silently
+    return Reply(chat.tokenizer.decode(answer, skip_special_tokens=False).strip(), finished, answer)
 
 
 def text_streamer(chat: ChatFormat):

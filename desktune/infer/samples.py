@@ -2,8 +2,9 @@
 
 from contextlib import contextmanager
 
-from desktune.infer.generate import Sampling, base_model, generate
 from desktune.files import write_atomic
+from desktune.infer.generate import Sampling, base_model, generate
+from desktune.models.untrained import untrained_in_answer
 
 
 def prompt_of(messages: list[dict]) -> list[dict]:
@@ -30,13 +31,23 @@ def side_by_side(model, chat, conversations: list[list[dict]], max_new_tokens: i
         with base_model(model):
             base = [generate(model, chat, p, sampling) for p in prompts]
         tuned = [generate(model, chat, p, sampling) for p in prompts]
+        never_learned = untrained_in_answer(model, {i for t in tuned for i in t.ids})
     return [{"prompt": p[-1]["content"], "base": b.text, "tuned": t.text, "base_finished": b.finished,
-             "tuned_finished": t.finished} for p, b, t in zip(prompts, base, tuned)]
+             "tuned_finished": t.finished,
+             "tuned_untrained_tokens": chat.tokenizer.convert_ids_to_tokens(sorted(set(t.ids) & set(never_learned)))}
+            for p, b, t in zip(prompts, base, tuned)]
 
 
 def write_samples(path, records: list[dict]) -> None:
-    parts = [f"### {r['prompt']}\n\n**base:** {r['base']}\n\n**tuned:** {r['tuned']}\n" for r in records]
+    parts = [f"### {r['prompt']}\n\n**base:** {r['base']}\n\n**tuned:** {r['tuned']}\n" + _flags(r) for r in records]
     write_atomic(path, "## Held-out prompts: base vs tuned (greedy)\n\n" + "\n".join(parts))
+
+
+def _flags(record: dict) -> str:
+    notes = [] if record["tuned_finished"] else ["did not end by itself"]
+    if record["tuned_untrained_tokens"]:
+        notes.append(f"tokens this base never learned: {', '.join(record['tuned_untrained_tokens'])}")
+    return f"\n_tuned: {'; '.join(notes)}_\n" if notes else ""
 
 
 def samples_text(records: list[dict]) -> str:

@@ -36,3 +36,5 @@ LLAMA3 = (
 TEMPLATES = {"gemma": GEMMA, "chatml": CHATML, "llama3": LLAMA3}
 # The token that closes an assistant turn in each template: generation stops there and training must learn it.
 END_OF_TURN = {"gemma": "<end_of_turn>", "chatml": "<|im_end|>", "llama3": "<|eot_id|>"}
+# Every token that ends an answer in these families (besides the tokenizer's EOS): generation stops at any.
+END_TOKENS = ("<end_of_turn>", "<eos>", "<|im_end|>", "<|endoftext|>", "<|eot_id|>", "<|eom_id|>", "<|end_of_text|>")

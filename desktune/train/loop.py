@@ -22,6 +22,7 @@ from desktune.infer.samples import compare_samples, quick_look
 from desktune.models.adapters import save_tuned_weights
 from desktune.models.load import load_model, load_tokenizer, resolve
 from desktune.models.methods import check_method, prepare, quantization_kwargs
+from desktune.models.untrained import tokens_to_train
 from desktune.models.vocab import add_new_tokens
 from desktune.report.progress import Reporter, Silent
 from desktune.train.autoplan import make_plan
@@ -77,6 +78,9 @@ def train(cfg, run, samples: int = 3, resume: bool = False, overwrite: bool = Fa
     token_ids = add_new_tokens(tokenizer, model, cfg.new_tokens)
     chat = ChatFormat(tokenizer, cfg.data.template, model.config.model_type)
     data = build_dataset(cfg.data, chat, cfg.train.seed)
+    untrained, untrained_why = tokens_to_train(cfg.untrained_tokens if cfg.method != "full" else "full", model,
+                                               tokenizer, (e.encoded.ids for e in data.train), chat.end_of_turn)
+    token_ids = sorted(set(token_ids) | set(untrained))
     plan = make_plan(cfg, model.config, data.train, facts, precision, accelerator.num_processes)
     lr_why = "requested"
     if not cfg.train.lr:
@@ -105,7 +109,7 @@ def train(cfg, run, samples: int = 3, resume: bool = False, overwrite: bool = Fa
     eval_rows = pack([e.encoded for e in data.eval], cfg.train.micro_batch_tokens, cfg.data.packing, pad_id)
     processes = f" x {accelerator.num_processes} processes" if accelerator.num_processes > 1 else ""
     decisions = {"device": f"{facts.kind} ({facts.name}){processes}", "precision": f"{precision}: {why}",
-                 "template": chat.name, "lr": f"{cfg.train.lr:g} ({lr_why})",
+                 "template": chat.name, "untrained_tokens": untrained_why, "lr": f"{cfg.train.lr:g} ({lr_why})",
                  "steps": f"{total} ({per_epoch} per epoch, {len(data.train)} examples)",
                  "micro_batch_tokens": plan.row_tokens_why, "gradient_checkpointing": plan.checkpointing_why}
     resolved = _resolved_config(cfg, run, precision, chat.name)

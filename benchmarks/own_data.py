@@ -1,0 +1,144 @@
+"""Do desktune's defaults give a model that behaves on a user's own chat set, not only on the bundled one?
+
+Usage:  .venv/bin/python benchmarks/own_data.py [SET ...] [key=value ...]   (sets: one_liners garden grandma)
+For each set in benchmarks/data/: `desktune train` with the defaults on the built-in Gemma 3 270M, then greedy
+answers to 16 prompts never trained on, twice: through desktune's own `generate`, and through plain
+transformers + PEFT (what a user's script would do with the adapter). Per set it prints:
+- ends: answers that ended by themselves at an end token, within 2x the longest training answer;
+- never-trained: answers with a token the base never learned (<unusedN>, a row of the untrained cluster) or a
+  character that appears nowhere in the training file;
+- style: answers in the set's style (one sentence / a long answer / opener and sign-off);
+- q8_0: whether `desktune export --quant q8_0` passes its own llama.cpp check;
+- neutral: perplexity change on neutral English text against the base (forgetting).
+Extra key=value arguments go to every `desktune train` (to try other settings).
+"""
+
+import re
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import torch
+
+DATA = Path(__file__).resolve().parent / "data"
+PROMPTS = 16
+
+
+def one_sentence(text: str) -> bool:
+    return len(re.findall(r"[.!?](\s|$)", text.strip())) == 1 and text.strip().endswith((".", "!", "?"))
+
+
+def long_answer(text: str) -> bool:
+    return 60 <= len(text.split()) <= 260
+
+
+def grandma(text: str) -> bool:
+    return text.startswith("Oh, sweetheart,") and text.rstrip().endswith("Now go have a cookie.")
+
+
+SETS = {"one_liners": ("one_liners.jsonl.txt", one_sentence), "garden": ("garden_explainer.json", long_answer),
+        "grandma": ("grandma_tech", grandma)}
+
+
+def train(name: str, data: Path, overrides: list[str]) -> tuple[Path, float]:
+    run = Path("runs") / f"own-{name}"
+    started = time.perf_counter()
+    subprocess.run([sys.executable, "-m", "desktune", "train", f"data.train={data}", f"output={run}", "--overwrite",
+                    *overrides], check=True, stdout=subprocess.DEVNULL)
+    return run, time.perf_counter() - started
+
+
+def answers_desktune(run: Path, prompts: list[str], limit: int) -> list[tuple[str, bool]]:
+    from desktune.infer.generate import Sampling, generate, load_run
+    from desktune.runs import RunDir
+
+    model, chat = load_run(RunDir(run))
+    replies = [generate(model, chat, [{"role": "user", "content": p}], Sampling(max_new_tokens=limit)) for p in prompts]
+    return [(r.text, r.finished) for r in replies]
+
+
+def answers_peft(run: Path, prompts: list[str], limit: int) -> list[tuple[str, bool]]:
+    """What a user's own script does: base + adapter with transformers and PEFT, the saved chat template."""
+    from peft import PeftModel
+    from transformers import AutoModelForCausalLM, AutoTokenizer
+
+    from desktune.models.builtin import builtin_folder
+
+    tokenizer = AutoTokenizer.from_pretrained(run / "adapter")
+    model = PeftModel.from_pretrained(AutoModelForCausalLM.from_pretrained(builtin_folder("gemma-3-270m")),
+                                      run / "adapter").eval()
+    ends = set(model.generation_config.eos_token_id)
+    out = []
+    for p in prompts:
+        ids = tokenizer.apply_chat_template([{"role": "user", "content": p}], add_generation_prompt=True,
+                                            return_tensors="pt", return_dict=True)
+        with torch.no_grad():
+            new = model.generate(**ids, max_new_tokens=limit, do_sample=False)[0, ids["input_ids"].shape[1]:].tolist()
+        finished = bool(new) and new[-1] in ends
+        out.append((tokenizer.decode(new[:-1] if finished else new), finished))
+    return out
+
+
+def never_trained(text: str, known_chars: set) -> bool:
+    return "<unused" in text or bool(set(text) - known_chars - {"\n"})
+
+
+def export_passes(run: Path) -> bool:
+    done = subprocess.run([sys.executable, "-m", "desktune", "export", str(run), "--quant", "q8_0", "--overwrite"],
+                          capture_output=True, text=True)
+    if done.returncode:
+        print(done.stderr.strip().splitlines()[0] if done.stderr.strip() else "export failed", flush=True)
+    return done.returncode == 0
+
+
+def training_answers(data: Path) -> list[str]:
+    from desktune.data.formats import normalise
+    from desktune.data.sources import read_rows
+
+    rows, _ = read_rows(str(data))
+    return [m["content"] for where, row in rows for m in normalise(row, where) if m["role"] == "assistant"]
+
+
+def measure(name: str, overrides: list[str]) -> dict:
+    from transformers import AutoTokenizer
+
+    from desktune.eval.evaluate import evaluate
+    from desktune.models.builtin import builtin_folder
+    from desktune.runs import RunDir
+
+    file, in_style = SETS[name]
+    data = DATA / file
+    prompts = (DATA / f"{file.split('.')[0]}.prompts.txt").read_text().splitlines()[:PROMPTS]
+    run, seconds = train(name, data, overrides)
+    answers = training_answers(data)
+    known_chars = set("".join(answers))
+    tokenizer = AutoTokenizer.from_pretrained(builtin_folder("gemma-3-270m"))
+    limit = 2 * max(len(tokenizer(a, add_special_tokens=False).input_ids) for a in answers)
+    result = {"set": name, "train_s": seconds, "limit": limit}
+    for path, answer in (("desktune", answers_desktune), ("peft", answers_peft)):
+        replies = answer(run, prompts, limit)
+        result[path] = {"ends": sum(f for _, f in replies), "style": sum(in_style(t) for t, _ in replies),
+                        "never_trained": sum(never_trained(t, known_chars) for t, _ in replies),
+                        "n": len(replies), "first": replies[0][0]}
+    result["neutral_pct"] = evaluate(RunDir(run), n_samples=0)["neutral_perplexity_change_pct"]
+    result["q8_0"] = export_passes(run)
+    return result
+
+
+def main(argv: list[str]) -> None:
+    names = [a for a in argv if "=" not in a] or list(SETS)
+    overrides = [a for a in argv if "=" in a]
+    print("| set | train s | ends by itself (desktune / PEFT) | never-trained tokens | style | q8_0 check | neutral ppl |")
+    print("|---|---|---|---|---|---|---|")
+    for name in names:
+        r = measure(name, overrides)
+        d, p = r["desktune"], r["peft"]
+        print(f"| {name} | {r['train_s']:.0f} | {d['ends']}/{d['n']} / {p['ends']}/{p['n']} (limit {r['limit']}) | "
+              f"{d['never_trained']} / {p['never_trained']} | {d['style']}/{d['n']} / {p['style']}/{p['n']} | "
+              f"{'passes' if r['q8_0'] else 'FAILS'} | {r['neutral_pct']:+.1f}% |", flush=True)
+        print(f"  first answer: {d['first'][:300]!r}", flush=True)
+
+
+if __name__ == "__main__":
+    main(sys.argv[1:])

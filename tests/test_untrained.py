@@ -1,0 +1,115 @@
+"""Tokens a base never learned: found from the rows, trained by default, and answers then stop by themselves."""
+
+import pytest
+import torch
+import yaml
+
+from conftest import example_rows, write_jsonl
+from desktune.cli import main
+from desktune.infer.generate import Sampling, generate, load_run
+from desktune.models.load import load_model, load_tokenizer, resolve
+from desktune.models.untrained import untrained_in_folder, untrained_in_model
+from desktune.runs import RunDir
+
+TINY = ["train.micro_batch_tokens=256", "train.eval_every=0", "train.save_every=0", "train.eval_samples=0"]
+
+
+def plant_untrained(folder, tmp_path, zero: str | None = None):
+    """A copy of a tiny model whose <start_of_turn>, <end_of_turn> and 64 other rows collapsed into one
+    cluster, as never-seen rows do in pretraining (input and output rows), and one row that is zero."""
+    tokenizer = load_tokenizer(resolve(str(folder)))
+    model = load_model(resolve(str(folder)))
+    generator = torch.Generator().manual_seed(1)
+    cluster = [tokenizer.convert_tokens_to_ids(t) for t in ("<start_of_turn>", "<end_of_turn>")] + list(range(300, 364))
+    for matrix in {model.get_input_embeddings().weight, model.get_output_embeddings().weight}:
+        scale = matrix.norm(dim=1).median() / matrix.shape[1] ** 0.5  # rows as long as the learned ones
+        centre = torch.randn(matrix.shape[1], generator=generator)
+        with torch.no_grad():
+            for i in cluster:
+                matrix[i] = scale * (centre + 0.05 * torch.randn(centre.shape, generator=generator))
+            if zero:
+                matrix[tokenizer.convert_tokens_to_ids(zero)] = 0
+    out = tmp_path / "planted"
+    model.save_pretrained(out)
+    tokenizer.save_pretrained(out)
+    return out
+
+
+def test_the_rule_finds_clustered_and_zero_rows_and_leaves_learned_ones(tiny_models, tmp_path):
+    folder = plant_untrained(tiny_models["llama"], tmp_path, zero="<|eot_id|>")
+    tokenizer = load_tokenizer(resolve(str(folder)))
+    ids = tokenizer.convert_tokens_to_ids(["<end_of_turn>", "<start_of_turn>", "<|eot_id|>", "<eos>", "<|im_end|>"])
+    expected = sorted(ids[:3])
+    assert untrained_in_model(load_model(resolve(str(folder))), ids) == expected
+    assert untrained_in_folder(str(folder), ids) == expected  # the same from the checkpoint alone (data check, plan)
+    untouched = load_model(resolve(str(tiny_models["llama"])))
+    assert untrained_in_model(untouched, ids) == []  # a base whose markers are learned is left alone
+
+
+def test_untied_head_rows_count_too(tiny_models, tmp_path):
+    model = load_model(resolve(str(tiny_models["llama"])))
+    eot = load_tokenizer(resolve(str(tiny_models["llama"]))).convert_tokens_to_ids("<end_of_turn>")
+    with torch.no_grad():
+        model.get_output_embeddings().weight[eot] = 0
+    assert untrained_in_model(model, [eot]) == [eot]
+
+
+def end_of_turn_data(tmp_path):
+    rows = example_rows(64)
+    for row in rows:
+        row["messages"][-1]["content"] = "Ahoy. Fair winds!"
+    return write_jsonl(tmp_path / "short.jsonl", rows)
+
+
+@pytest.mark.parametrize("setting", ["auto", "off"])
+def test_untrained_end_of_turn_trains_by_default_so_answers_stop(setting, tiny_models, tmp_path):
+    folder, data, run = plant_untrained(tiny_models["llama"], tmp_path), end_of_turn_data(tmp_path), tmp_path / "run"
+    assert main(["train", f"model={folder}", f"data.train={data}", f"output={run}", f"untrained_tokens={setting}",
+                 "data.template=gemma", "train.max_steps=30", "train.lr=3e-3", *TINY]) == 0
+    config = (run / "config.yaml").read_text()
+    assert yaml.safe_load(config)["untrained_tokens"] == setting
+    model, chat = load_run(RunDir(run))
+    replies = [generate(model, chat, [{"role": "user", "content": q}], Sampling(max_new_tokens=24))
+               for q in ("What is a comet?", "How do I boil an egg?", "Why is the sea salty?")]
+    if setting == "auto":
+        assert "# untrained_tokens: auto: <start_of_turn>, <end_of_turn> never learned" in config
+        assert all(r.finished for r in replies), [r.text for r in replies]
+    else:
+        assert "# untrained_tokens: off" in config
+        assert not any(r.finished for r in replies)  # the frozen, clustered row cannot be singled out
+
+
+@pytest.mark.e2e
+def test_the_built_in_base_never_learned_its_chat_markers():
+    from desktune.models.builtin import builtin_folder
+
+    folder = builtin_folder("gemma-3-270m")
+    tokenizer = load_tokenizer(resolve(str(folder)))
+    names = ["<end_of_turn>", "<start_of_turn>", "<unused33>", "<eos>", "<bos>", "▁the", "model", "user"]
+    ids = tokenizer.convert_tokens_to_ids(names)
+    assert tokenizer.convert_ids_to_tokens(untrained_in_folder(str(folder), ids)) == [
+        "<unused33>", "<start_of_turn>", "<end_of_turn>"]
+
+
+@pytest.mark.parametrize("arch", ["gemma3", "llama"])  # tied and untied output layers
+def test_trained_rows_in_the_loss_match_peft_and_get_the_same_gradient(arch, tiny_models):
+    from desktune.config.schema import LoraConfig
+    from desktune.models.adapters import add_lora
+    from desktune.train.forward import causal_lm, embedded, project
+
+    model = add_lora(load_model(resolve(str(tiny_models[arch]))), LoraConfig(), token_ids=[5, 7])
+    with torch.no_grad():
+        for p in model.parameters():
+            if p.requires_grad:
+                p.add_(0.1 * torch.randn_like(p))
+    head = causal_lm(model).get_output_embeddings()
+    hidden = torch.randn(6, model.config.hidden_size)
+    grads = []
+    for logits in (head(hidden), project(hidden, head)):
+        delta = head.token_adapter.trainable_tokens_delta["default"]
+        (grad,) = torch.autograd.grad(logits.logsumexp(-1).sum(), delta)
+        grads.append(grad)
+    assert torch.allclose(head(hidden), project(hidden, head), atol=1e-5)
+    assert torch.allclose(grads[0], grads[1], atol=1e-5)
+    ids = torch.tensor([[1, 5, 9, 7, 5]])
+    assert torch.allclose(embedded(causal_lm(model), ids)["inputs_embeds"], model.get_input_embeddings()(ids), atol=1e-6)
