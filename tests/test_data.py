@@ -177,3 +177,40 @@ def test_data_check_reports_and_fails_on_bad_rows(tmp_path, tiny_models, capsys)
     assert main(["data", "check", str(path), model, "--skip-invalid", "--json"]) == 0
     report = json.loads(capsys.readouterr().out)
     assert report["skipped_invalid"] == 1 and report["end_of_turn_trained"]
+
+
+@pytest.mark.parametrize("name", ["persona.jsonl.txt", "persona.txt", "persona", "persona.data"])
+def test_json_lines_is_read_by_content_whatever_the_suffix(tmp_path, chat, name):
+    rows = [FORMATS["sharegpt"](q, a) for q, a in CONVERSATIONS]
+    expected, _ = encoded(write_jsonl(tmp_path / "ref.jsonl", rows), chat)
+    got, stats = encoded(write_jsonl(tmp_path / name, rows), chat)
+    assert got == expected
+    assert list(stats["read_as"].values()) == [f"JSON Lines (by content; {'no suffix' if '.' not in name else 'suffix ' + repr(name[name.rindex('.'):])})"]
+
+
+def test_a_json_list_in_a_txt_file_is_json_and_prose_stays_text(tmp_path, chat):
+    rows = [FORMATS["alpaca"](q, a) for q, a in CONVERSATIONS]
+    (tmp_path / "list.txt").write_text(json.dumps(rows, indent=2))
+    expected, _ = encoded(write_jsonl(tmp_path / "ref.jsonl", rows), chat)
+    assert encoded(tmp_path / "list.txt", chat)[0] == expected
+    (tmp_path / "prose.txt").write_text("[Verse 1]\nThe sea is wide.\n\n{Chorus} and the sky is blue.\n")
+    got, stats = encoded(tmp_path / "prose.txt", chat)
+    assert len(got) == 2 and list(stats["read_as"].values()) == ["plain text"]
+
+
+def test_a_file_that_starts_like_json_but_is_not_is_refused_with_a_way_out(tmp_path, chat):
+    path = tmp_path / "notes.txt"
+    path.write_text('{"messages": [{"role": "user", "content": "Hi"}\n{"oops"\n')
+    with pytest.raises(DataError, match=r"notes.txt:\d+: the file starts like JSON but is not valid JSON") as e:
+        encoded(path, chat)
+    assert "data.format=text" in e.value.hint
+    got, stats = encoded(path, chat, "data.format=text")
+    assert len(got) == 1 and list(stats["read_as"].values()) == ["plain text"]
+
+
+def test_data_check_says_how_it_read_the_file(tmp_path, tiny_models, capsys):
+    path = write_jsonl(tmp_path / "chats.jsonl.txt", [FORMATS["messages"](q, a) for q, a in CONVERSATIONS])
+    assert main(["data", "check", str(path), f"--model={tiny_models['gemma3']}"]) == 0
+    out = capsys.readouterr().out
+    assert "read as       JSON Lines (by content; suffix '.txt')" in out and "examples      2 of 2 rows" in out
+    assert "untrained     none: every chat marker" in out

@@ -39,7 +39,8 @@ def test_llama_cpp_continues_like_transformers(tuned, arch):
     assert TEMPLATE_MARK[arch] in reader.fields["tokenizer.chat_template"].contents()
     modelfile = (tuned[arch] / "gguf-f16" / "Modelfile").read_text()
     assert "FROM ./model-f16.gguf" in modelfile and TEMPLATE_MARK[arch] in modelfile
-    assert "PARAMETER stop" in modelfile
+    stops = [line.split('"')[1] for line in modelfile.splitlines() if line.startswith("PARAMETER stop")]
+    assert {"<|im_end|>", "<|eot_id|>", "<eos>"} <= set(stops)  # every end token of the vocabulary, not only the template's
 
 
 # transformers' own GGUF reader is a second, independent reader. (Not for the tiny Gemma 3: its reader assumes

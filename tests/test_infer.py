@@ -87,3 +87,27 @@ def test_chat_in_a_terminal_streams_answers_resets_and_quits(run):
     finally:
         proc.kill()
         os.close(primary)
+
+
+def test_generation_stops_at_every_end_token_and_shows_any_other_special_token(tiny_models):
+    import torch
+
+    from desktune.data.template import ChatFormat
+    from desktune.infer.generate import Sampling, generate
+    from desktune.models.load import load_model, load_tokenizer, resolve
+
+    source = resolve(str(tiny_models["gemma3"]))
+    model, chat = load_model(source).eval(), ChatFormat(load_tokenizer(source), "gemma", "gemma3_text")
+    assert chat.stop_tokens == ["<end_of_turn>", "<eos>", "<|im_end|>", "<|eot_id|>"]
+    prompt = [{"role": "user", "content": "Why is the sky blue?"}]
+    for token in chat.stop_tokens + ["<start_of_turn>"]:
+        bias = torch.zeros(model.config.vocab_size)
+        bias[chat.tokenizer.convert_tokens_to_ids(token)] = 1e4  # the model's only choice from now on
+        hook = model.get_output_embeddings().register_forward_hook(lambda module, args, out: out + bias)
+        reply = generate(model, chat, prompt, Sampling(max_new_tokens=3))
+        hook.remove()
+        if token in chat.stop_tokens:
+            assert reply.finished and reply.text == "" and reply.ids == []
+        else:  # not an end token: the answer runs on, and the token is shown, not silently dropped
+            assert not reply.finished and reply.text.count("<start_of_turn>") == 3
+

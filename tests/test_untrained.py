@@ -113,3 +113,13 @@ def test_trained_rows_in_the_loss_match_peft_and_get_the_same_gradient(arch, tin
     assert torch.allclose(grads[0], grads[1], atol=1e-5)
     ids = torch.tensor([[1, 5, 9, 7, 5]])
     assert torch.allclose(embedded(causal_lm(model), ids)["inputs_embeds"], model.get_input_embeddings()(ids), atol=1e-6)
+
+
+def test_data_check_and_plan_say_which_markers_will_train(tiny_models, tmp_path, capsys):
+    folder, data = plant_untrained(tiny_models["llama"], tmp_path), end_of_turn_data(tmp_path)
+    expected = "<start_of_turn>, <end_of_turn> never learned by this base; their rows will train (untrained_tokens=auto)"
+    assert main(["data", "check", str(data), "data.template=gemma", f"--model={folder}"]) == 0
+    assert f"untrained     {expected}" in capsys.readouterr().out
+    main(["plan", f"model={folder}", f"data.train={data}", "data.template=gemma", "untrained_tokens=off"])
+    assert "untrained tokens: <start_of_turn>, <end_of_turn> never learned by this base; untrained_tokens=off leaves " \
+           "them: answers may not stop" in capsys.readouterr().out

@@ -1,4 +1,4 @@
-"""desktune data check FILE [--model REF] [--json] [--skip-invalid] [data.key=value ...]"""
+"""desktune data check FILE [--model REF] [--json] [--skip-invalid] [key=value ...]"""
 
 import argparse
 import json
@@ -22,12 +22,15 @@ def run(argv: list[str]) -> int:
     from desktune.data.dataset import describe, load_examples
     from desktune.data.template import ChatFormat
     from desktune.models.load import load_model_config, load_tokenizer, resolve
+    from desktune.models.untrained import before_training
 
     source = resolve(args.model or cfg.model)
     chat = ChatFormat(load_tokenizer(source), cfg.data.template, load_model_config(source).model_type)
     cfg.data.skip_invalid = True  # collect every problem, then decide
     examples, stats = load_examples(args.file, chat, cfg.data)
     report = describe(examples, [], chat, stats)
+    report["untrained_tokens"] = before_training(cfg.untrained_tokens, cfg.method, source.path, chat.tokenizer,
+                                                 (e.encoded.ids for e in examples), chat.end_of_turn)
     print(json.dumps(report, indent=2) if args.json else _text(report))
     if stats["skipped_invalid"] and not args.skip_invalid:
         raise DataError(f"{stats['skipped_invalid']} invalid rows, the first: {stats['problems'][0]}",
@@ -44,6 +47,7 @@ def _text(r: dict) -> str:
         f"{r['skipped_invalid']} invalid",
         f"tokens        {r['train_tokens']:,} in all, {r['trained_tokens']:,} trained; longest {r['max_length_seen']}",
         f"end of turn   {'trained' if r['end_of_turn_trained'] else 'NOT trained in every example'}",
+        f"untrained     {r['untrained_tokens']}",
         "lengths       " + "  ".join(f"{k}: {v}" for k, v in r["length_histogram"].items()),
     ]
     lines += [f"problem       {p}" for p in r["problems"]]

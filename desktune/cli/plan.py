@@ -37,6 +37,7 @@ def run(argv: list[str]) -> int:
     from desktune.data.dataset import build_dataset
     from desktune.data.template import ChatFormat
     from desktune.models.load import load_model_config, load_tokenizer, resolve
+    from desktune.models.untrained import before_training
     from desktune.plan.fit import launch_hint
     from desktune.train.autoplan import make_plan
 
@@ -45,8 +46,11 @@ def run(argv: list[str]) -> int:
     chat = ChatFormat(load_tokenizer(source), cfg.data.template, model_config.model_type)
     data = build_dataset(cfg.data, chat, cfg.train.seed)
     plan = make_plan(cfg, model_config, data.train, facts, precision, args.processes, device)
+    untrained = before_training(cfg.untrained_tokens, cfg.method, source.path, chat.tokenizer,
+                                (e.encoded.ids for e in data.train), chat.end_of_turn)
     result = {"model": cfg.model, "method": cfg.method, "device": f"{facts.kind} ({facts.name})",
-              "precision": f"{precision}: {why}", **plan.to_dict(), "planning_seconds": 0.0}
+              "precision": f"{precision}: {why}", **plan.to_dict(), "untrained_tokens": untrained,
+              "planning_seconds": 0.0}
     hint = launch_hint(plan.seconds_per_step * plan.steps)
     if hint:
         result["advice"].append(hint)
@@ -73,7 +77,8 @@ def _precision(requested: str, facts) -> tuple[str, str]:
 def _table(r: dict) -> str:
     lines = [f"{r['model']} · {r['method']} · {r['device']} · {r['precision']}",
              f"micro-batch tokens {r['micro_batch_tokens']}: {r['micro_batch_tokens_why']}",
-             f"gradient checkpointing: {r['gradient_checkpointing_why']}", "", "memory (GB)"]
+             f"gradient checkpointing: {r['gradient_checkpointing_why']}",
+             f"untrained tokens: {r['untrained_tokens']}", "", "memory (GB)"]
     lines += [f"  {part:<12} {gb:8.2f}" for part, gb in r["memory_gb"].items()]
     if r["loading_memory_gb"] > sum(r["memory_gb"].values()):
         lines.append(f"  {'loading':<12} {r['loading_memory_gb']:8.2f}   (higher: the fp32 checkpoint is mapped while "

@@ -60,7 +60,8 @@ def _file_rows(p: Path, text_split: str, as_text: bool) -> tuple[str, list[tuple
         line = raw[: e.start].count(b"\n") + 1
         raise DataError(f"{p}:{line}: bytes that are not UTF-8 text", "save the file as UTF-8") from None
     kind = READERS.get(p.suffix) or ("text" if as_text else _sniff(p, text))
-    suffix = f" (by content; suffix '{p.suffix}')" if p.suffix not in READERS and kind != "text" else ""
+    named = f"suffix '{p.suffix}'" if p.suffix else "no suffix"
+    suffix = f" (by content; {named})" if p.suffix not in READERS and kind != "text" else ""
     if kind == "text":
         return "plain text", _txt_rows(p, text, text_split)
     return KIND_NAMES[kind] + suffix, {"jsonl": _jsonl_rows, "json": _json_rows, "csv": _csv_rows}[kind](p, text)

@@ -86,4 +86,20 @@ def tokens_to_train(setting: str, model, tokenizer, sequences, end_of_turn: int)
     return ids, f"auto: {describe(tokenizer, ids)} never learned by this base ({RULE}): their rows train"
 
 
+def before_training(setting: str, method: str, folder: str, tokenizer, sequences, end_of_turn: int) -> str:
+    """What training will find and do, from the checkpoint alone (data check, plan)."""
+    found = untrained_in_folder(folder, marker_ids(tokenizer, sequences, end_of_turn))
+    if found is None:
+        return "not checked: the weights are not in a local folder (training checks them when it starts)"
+    if not found:
+        return "none: every chat marker and special token the data uses is learned in this base"
+    if method == "full":
+        action = "they train with every other weight (method=full)"
+    elif setting == "auto":
+        action = "their rows will train (untrained_tokens=auto)"
+    else:
+        action = "untrained_tokens=off leaves them: answers may not stop"
+    return f"{describe(tokenizer, found)} never learned by this base; {action}"
+
+
 RULE = f"row near zero, or >= {NEIGHBOURS} never-seen tokens within cosine {COSINE}"

@@ -34,6 +34,7 @@ from desktune.train.checkpoint import (
 )
 from desktune.train.distributed import (
     any_process,
+    check_launch,
     even_rows,
     gather_optimizer,
     gather_weights,
@@ -62,6 +63,7 @@ def train(cfg, run, samples: int = 3, resume: bool = False, overwrite: bool = Fa
     started = time.perf_counter()
     random.seed(cfg.train.seed)
     torch.manual_seed(cfg.train.seed)
+    check_launch()  # before NCCL: two processes on one GPU would crash inside it
     facts = detect()
     check_method(cfg.method, facts)
     precision, why = choose_precision(cfg.train.precision, facts)
