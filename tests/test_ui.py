@@ -26,8 +26,8 @@ SECRET = "desktune-ui-test-secret-outside-the-runs-folder"
 
 def train_tiny(model: Path, data: Path, out: Path, *extra: str) -> Path:
     args = ["train", f"model={model}", f"data.train={data}", f"output={out}", "data.eval=0.2", "train.max_steps=6",
-            "train.batch_size=8", "train.eval_every=3", "lora.r=8", "train.micro_batch_tokens=256", "--samples=1",
-            *extra]
+            "train.batch_size=8", "train.eval_every=3", "lora.r=8", "train.micro_batch_tokens=256", "train.eval_samples=0",
+            "--samples=1", *extra]
     assert main(args) == 0
     return out
 
@@ -228,11 +228,25 @@ def test_at_most_n_models_stay_loaded(ui_server):
     assert json.loads(ui_server.request("GET", "/api/models")[1]) == {"loaded": ["b", "c"], "limit": 2}
 
 
+def test_chat_with_an_unfinished_run_says_why(ui_server, ui_runs):
+    folder = ui_runs["runs"] / "unfinished"
+    folder.mkdir()
+    shutil.copy(ui_runs["runs"] / "a" / "config.yaml", folder)
+    try:
+        status, text = chat(ui_server, "unfinished", "Hello")
+        assert status == 400 and "no trained adapter" in text
+    finally:
+        shutil.rmtree(folder)
+
+
 def test_start_refuses_bad_requests(ui_server):
     for body, code in [({"name": "../x"}, 404), ({"name": "a"}, 409), ({"name": "n", "overrides": ["output=/tmp/x"]}, 400),
                        ({"name": "n", "overrides": ["--overwrite"]}, 400)]:
         assert ui_server.request("POST", "/api/train", body)[0] == code, body
     assert ui_server.request("POST", "/api/runs/a/stop")[0] == 409, "a finished run cannot be stopped"
+    cross_site = {"Origin": "http://attacker.example"}
+    assert ui_server.request("POST", "/api/runs/a/stop", headers=cross_site)[0] == 403
+    assert ui_server.request("POST", "/api/train", b'{"name": "x"}', headers={"Content-Type": "text/plain"})[0] == 403
 
 
 def test_off_localhost_a_token_is_required_and_ctrl_c_stops_cleanly(ui_runs, tmp_path):

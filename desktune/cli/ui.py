@@ -2,6 +2,7 @@
 
 import argparse
 import secrets
+import socket
 from pathlib import Path
 
 from desktune.errors import DesktuneError
@@ -23,6 +24,7 @@ def run(argv: list[str]) -> int:
     except ImportError as e:
         raise DesktuneError(f"desktune ui needs its extra packages ({e.name} is missing)",
                             "pip install 'desktune[ui]'") from None
+    _check_port(args.host, args.port)
     root = Path(args.runs)
     root.mkdir(parents=True, exist_ok=True)
     local = is_local(args.host)
@@ -38,3 +40,13 @@ def run(argv: list[str]) -> int:
         pass
     print("desktune ui: stopped", flush=True)
     return 0
+
+
+def _check_port(host: str, port: int) -> None:
+    family = socket.AF_INET6 if ":" in host else socket.AF_INET
+    with socket.socket(family) as s:
+        try:
+            s.bind((host, port))
+        except OSError as e:
+            raise DesktuneError(f"cannot listen on {host}:{port}: {e.strerror}",
+                                f"pass another --port (e.g. --port {port + 1}), or stop what uses it") from None

@@ -11,7 +11,8 @@ from fastapi.staticfiles import StaticFiles
 
 from desktune.ui import chat, live
 from desktune.ui.catalog import Catalog
-from desktune.ui.guard import COOKIE, Refused, host_header_ok, run_folder, token_ok
+from desktune.errors import DesktuneError
+from desktune.ui.guard import COOKIE, Refused, host_header_ok, run_folder, same_origin, token_ok
 from desktune.ui.jobs import Jobs
 from desktune.ui.models import Models
 
@@ -29,6 +30,8 @@ def create_app(root: Path, token: str | None = None, local: bool = True, max_mod
     async def guard(request: Request, call_next):
         if not host_header_ok(local, request.headers.get("host", "")):
             return JSONResponse({"error": "this server answers on localhost only"}, 403)
+        if request.method == "POST" and not same_origin(request.headers):
+            return JSONResponse({"error": "a request from another site, or not JSON, is refused"}, 403)
         query = request.query_params.get("token")
         if not token_ok(token, query, request.cookies.get(COOKIE)):
             return JSONResponse({"error": "a token is required: open the URL desktune ui printed"}, 401)
@@ -37,9 +40,10 @@ def create_app(root: Path, token: str | None = None, local: bool = True, max_mod
             response.set_cookie(COOKIE, token, httponly=True, samesite="strict")
         return response
 
-    @app.exception_handler(Refused)
-    async def refused(request: Request, e: Refused):
-        return JSONResponse({"error": e.message}, e.status)
+    @app.exception_handler(DesktuneError)
+    async def refused(request: Request, e: DesktuneError):  # Refused, or a user mistake such as an unfinished run
+        text = e.message + (f" ({e.hint})" if e.hint else "")
+        return JSONResponse({"error": text}, getattr(e, "status", 400))
 
     @app.get("/")
     async def page():

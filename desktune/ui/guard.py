@@ -47,3 +47,12 @@ def host_header_ok(expected_local: bool, host_header: str) -> bool:
         return True
     host = host_header.rsplit(":", 1)[0].strip("[]") if host_header else ""
     return host in LOCAL_HOSTS
+
+
+def same_origin(headers) -> bool:
+    """A POST changes things (starts, stops, loads a model): it must be JSON, which a page on another site can only
+    send after a CORS check this server never passes, and any Origin it carries must be this server."""
+    if not headers.get("content-type", "").startswith("application/json"):
+        return False
+    origin = headers.get("origin")
+    return origin is None or origin.split("://", 1)[-1] == headers.get("host", "")
