@@ -24,7 +24,36 @@ def add_lora(model, lora_cfg, token_ids: list[int] = ()):
     config = LoraConfig(r=lora_cfg.r, lora_alpha=lora_cfg.alpha, lora_dropout=lora_cfg.dropout,
                         target_modules=targets, task_type="CAUSAL_LM", bias="none", use_dora=lora_cfg.dora,
                         trainable_token_indices=_token_rows(model, token_ids))
-    return get_peft_model(model, config)
+    return fast_token_rows(get_peft_model(model, config))
+
+
+def fast_token_rows(model):
+    """Trained token rows applied as a few swapped rows or columns. PEFT's own forward copies the whole
+    vocab x hidden matrix at every call (and in backward builds its full gradient): on Gemma's 262k vocabulary
+    that made training steps 8x and generation far slower. Same results (tests/test_untrained.py)."""
+    from peft.tuners.trainable_tokens.layer import TrainableTokensLayer
+
+    for module in model.modules():
+        if isinstance(module, TrainableTokensLayer):
+            module.forward = _swapped_rows_forward.__get__(module)
+    return model
+
+
+def _swapped_rows_forward(self, x, *args, **kwargs):
+    import torch
+    import torch.nn.functional as F
+
+    if self.disable_adapters or self.merged or len(self.active_adapters) != 1:
+        return type(self).forward(self, x, *args, **kwargs)
+    rows = self.trainable_tokens_delta[self.active_adapters[0]]
+    ids = torch.tensor(self.token_indices[self.active_adapters[0]], device=x.device)
+    out = self.base_layer(x, *args, **kwargs)
+    if isinstance(self.base_layer, torch.nn.Embedding):  # swap in the trained rows where those tokens are
+        scale = self._get_embed_scale()  # Gemma scales embeddings in its module's forward
+        trained = (rows * scale.to(rows.dtype) if scale is not None else rows).to(out.dtype)
+        hit = (x[..., None] == ids).to(out.dtype)  # [..., trained ids]
+        return torch.where(hit.sum(-1, keepdim=True) > 0, hit @ trained, out)
+    return out.index_copy(-1, ids, F.linear(x, rows).to(out.dtype))  # an output layer: replace those logits
 
 
 def _token_rows(model, token_ids: list[int]) -> dict | None:
@@ -42,7 +71,7 @@ def _token_rows(model, token_ids: list[int]) -> dict | None:
 def load_adapter(model, adapter_dir: str):
     from peft import PeftModel
 
-    return PeftModel.from_pretrained(model, adapter_dir)
+    return fast_token_rows(PeftModel.from_pretrained(model, adapter_dir))
 
 
 def save_tuned_weights(model, folder, weights: dict | None = None) -> None:

@@ -43,7 +43,7 @@ def row_loss_sum(model, row: Row, device) -> tuple[torch.Tensor, int]:
     lm = causal_lm(model)
     keep = (row.targets[0] != IGNORE).nonzero().squeeze(1).to(device)
     hidden = lm.get_decoder()(
-        **embedded(lm, row.input_ids.to(device)),
+        input_ids=row.input_ids.to(device),
         position_ids=row.position_ids.to(device),
         attention_mask=attention_masks(lm.config, row.doc_ids, device),
         use_cache=False,
@@ -61,46 +61,10 @@ def row_loss_sum(model, row: Row, device) -> tuple[torch.Tensor, int]:
 
 
 def _chunk_loss(hidden, targets, head, softcap):
-    logits = project(hidden, head).float()
+    logits = head(hidden).float()  # the module, not its weight: trained token rows (PEFT) live in its forward
     if softcap:
         logits = torch.tanh(logits / softcap) * softcap
     return F.cross_entropy(logits, targets, reduction="sum")
-
-
-def _token_rows(module):
-    """PEFT's trainable-tokens layer inside module (None when absent or inactive), its trained rows and ids."""
-    layer = getattr(module, "token_adapter", None)  # PEFT's TrainableTokensWrapper holds the layer
-    if layer is None or layer.merged or layer.disable_adapters or len(layer.active_adapters) != 1:
-        return None, None, None
-    name = layer.active_adapters[0]
-    return layer, layer.trainable_tokens_delta[name], layer.token_indices[name]
-
-
-def embedded(lm, input_ids) -> dict:
-    """The decoder's input: token ids, or their embeddings with the trained rows swapped in where the module
-    trains token rows (PEFT's own forward copies the whole embedding and builds its full gradient per call)."""
-    layer, rows, ids = _token_rows(lm.get_input_embeddings())
-    if layer is None:
-        return {"input_ids": input_ids}
-    out = layer.base_layer(input_ids).float()  # the residual stream is fp32 (keep_trainable_fp32)
-    ids = torch.tensor(ids, device=input_ids.device)
-    hit = input_ids[..., None] == ids  # [batch, tokens, trained ids]
-    scale = layer._get_embed_scale()  # Gemma scales embeddings in its module's forward
-    trained = rows.float() * (scale.float() if scale is not None else 1.0)
-    swapped = torch.einsum("btk,kh->bth", hit.float(), trained)
-    return {"inputs_embeds": torch.where(hit.any(-1, keepdim=True), swapped, out)}
-
-
-def project(hidden, head):
-    """The output layer's logits. Trained token rows (PEFT trainable tokens, kept in the head's forward) are
-    applied as a few replaced columns: PEFT's own forward copies the whole vocab x hidden matrix and computes
-    its full weight gradient at every call, which made each loss chunk several times slower on Gemma's 262k."""
-    layer, rows, ids = _token_rows(head)
-    if layer is None:
-        return head(hidden)
-    ids = torch.tensor(ids, device=hidden.device)
-    logits = F.linear(hidden, layer.base_layer.weight)
-    return logits.index_copy(-1, ids, F.linear(hidden, rows).to(logits.dtype))
 
 
 class RowLoss(torch.nn.Module):
