@@ -122,3 +122,21 @@ def test_data_check_and_plan_say_which_markers_will_train(tiny_models, tmp_path,
     main(["plan", f"model={folder}", f"data.train={data}", "data.template=gemma", "untrained_tokens=off"])
     assert "untrained tokens: <start_of_turn>, <end_of_turn> never learned by this base; untrained_tokens=off leaves " \
            "them: answers may not stop" in capsys.readouterr().out
+
+
+def test_a_never_learned_token_in_an_answer_is_counted_not_hidden(tiny_models, tmp_path):
+    from desktune.config.schema import LoraConfig
+    from desktune.data.template import ChatFormat
+    from desktune.infer.samples import side_by_side
+    from desktune.models.adapters import add_lora
+
+    folder = plant_untrained(tiny_models["llama"], tmp_path)
+    model = add_lora(load_model(resolve(str(folder))), LoraConfig()).eval()
+    chat = ChatFormat(load_tokenizer(resolve(str(folder))), "gemma", "llama")
+    bias = torch.zeros(model.config.vocab_size)
+    bias[300] = 1e4  # one of the planted never-learned rows
+    model.get_output_embeddings().register_forward_hook(lambda module, args, out: out + bias)
+    conversation = [{"role": "user", "content": "Hi"}, {"role": "assistant", "content": "Ahoy."}]
+    [record] = side_by_side(model, chat, [conversation], max_new_tokens=2)
+    never = chat.tokenizer.convert_ids_to_tokens(300)
+    assert record["tuned_untrained_tokens"] == [never] and record["tuned"] == chat.tokenizer.decode([300, 300]).strip()

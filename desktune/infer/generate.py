@@ -98,6 +98,15 @@ def generate(model, chat: ChatFormat, messages: list[dict], sampling: Sampling =
 
 
 def text_streamer(chat: ChatFormat):
+    """Prints the answer as it comes: special tokens shown (an untrained one must not pass silently), the
+    end token that closes the answer not."""
     from transformers import TextStreamer
 
-    return TextStreamer(chat.tokenizer, skip_prompt=True, skip_special_tokens=True)
+    class AnswerStreamer(TextStreamer):
+        def put(self, value):
+            if not self.next_tokens_are_prompt:
+                value = value[~torch.isin(value, stops)]
+            super().put(value)
+
+    stops = torch.tensor(chat.stop_ids)
+    return AnswerStreamer(chat.tokenizer, skip_prompt=True)
