@@ -45,6 +45,7 @@ def run(argv: list[str]) -> int:
 def _check_port(host: str, port: int) -> None:
     family = socket.AF_INET6 if ":" in host else socket.AF_INET
     with socket.socket(family) as s:
+        s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)  # as uvicorn binds: a just-closed port is free
         try:
             s.bind((host, port))
         except OSError as e:

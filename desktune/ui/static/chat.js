@@ -29,7 +29,7 @@ DT.views.chat = async (main, name) => {
     await DT.readEvents(r, {
       start: (e) => { if (side === "tuned") prompt.textContent = e.prompt; DT.showModels(e.models); },
       token: (e) => { out.textContent += e.text; out.dataset.pieces = Number(out.dataset.pieces || 0) + 1; out.dataset.streamed = out.textContent; },
-      done: (e) => { out.textContent = e.text; out.dataset.state = "done"; out.title = e.finished ? "ended by the end-of-turn token" : "stopped at the token limit"; convo[side].push({ role: "assistant", content: e.text || "…" }); },
+      done: (e) => { out.textContent = e.text; out.dataset.state = "done"; if (!e.text) out.dataset.empty = "1"; out.title = e.finished ? "ended by the end-of-turn token" : "stopped at the token limit"; convo[side].push({ role: "assistant", content: e.text || "…" }); },
       error: (e) => { out.dataset.state = "error"; out.className = "msg error"; out.textContent = e.error; convo[side].pop(); },
     });
   };
