@@ -16,6 +16,7 @@ FORBIDDEN = {
     "train": {"cli"},
     "infer": {"cli", "train"},
     "report": {"cli", "train"},
+    "ui": {"cli", "train", "data", "models", "plan", "export"},
 }
 
 

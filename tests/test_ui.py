@@ -275,10 +275,3 @@ def test_a_run_that_cannot_start_shows_why(ui_server, ui_runs):
     assert job["returncode"] == 2 and "error:" in job["log"] and "train.lr" in job["log"], job
     assert "typo" not in [r["run"] for r in json.loads(ui_server.request("GET", "/api/runs")[1])["runs"]]
 
-
-def test_the_ui_reads_runs_through_runs_py_and_chats_through_infer():
-    from test_layers import PACKAGE, imported
-
-    for path in (PACKAGE / "ui").rglob("*.py"):
-        bad = {m for m in imported(path) if m.split(".")[0] in ("cli", "train", "data", "models", "plan", "export")}
-        assert not bad, f"{path.name} imports {bad}"

@@ -40,12 +40,20 @@ def page(browser, ui_server):
 
 
 def test_runs_table_matches_desktune_runs_and_sorts(page, ui_runs):
+    import subprocess
+    import sys
+
     from desktune.cli.runs import row
 
+    listed = json.loads(subprocess.run([sys.executable, "-m", "desktune", "runs", str(ui_runs["runs"]), "--json"],
+                                       capture_output=True, text=True, check=True).stdout)
+    listed = [r for r in listed if not (ui_runs["runs"] / r["run"]).is_symlink()]  # the UI never follows those out
     page.wait_for_selector("#runs-table[data-ready='1'] tr[data-run='c']")
-    for name in ("a", "b", "c"):
-        cells = page.locator(f"tr[data-run='{name}'] td[data-key]").all_inner_texts()
-        assert [c.strip() for c in cells] == row(RunDir(ui_runs["runs"] / name))
+    shown = page.locator("#runs-table tbody tr").evaluate_all("rows => rows.map(r => r.dataset.run)")
+    assert sorted(shown) == sorted(r["run"] for r in listed) == ["a", "b", "c"]
+    for r in listed:
+        cells = [c.strip() for c in page.locator(f"tr[data-run='{r['run']}'] td[data-key]").all_inner_texts()]
+        assert cells == row(RunDir(ui_runs["runs"] / r["run"])) and cells[-1] == r["status"]
     page.click("th[data-key='best_eval']")
     page.click("th[data-key='best_eval']")  # descending
     shown = page.locator("#runs-table tbody tr").evaluate_all("rows => rows.map(r => r.dataset.run)")

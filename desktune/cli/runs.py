@@ -8,7 +8,6 @@ from rich.table import Table
 
 from desktune.config.load import differences
 from desktune.errors import RunError
-from desktune.report.plot import read_metrics
 from desktune.runs import RunDir, list_runs
 
 COLUMNS = ("run", "model", "method", "data", "steps", "best eval", "time", "tok/s", "status")
@@ -19,7 +18,11 @@ def run(argv: list[str]) -> int:
         return compare(argv[1:])
     parser = argparse.ArgumentParser(prog="desktune runs", description="List the runs in a folder.")
     parser.add_argument("dir", nargs="?", default="runs")
+    parser.add_argument("--json", action="store_true", help="print the runs as JSON (the same fields, unformatted)")
     args = parser.parse_args(argv)
+    if args.json:
+        print(json.dumps([r.overview() for r in list_runs(args.dir)], indent=2))
+        return 0
     table = Table(*COLUMNS)
     for r in list_runs(args.dir):
         table.add_row(*row(r))
@@ -28,15 +31,11 @@ def run(argv: list[str]) -> int:
 
 
 def row(r: RunDir) -> list[str]:
-    cfg = r.read_config() or {}
-    s = json.loads(r.summary.read_text()) if r.summary.exists() else {}
-    speeds = [m["tokens_per_s"] for m in read_metrics(r.metrics)]
-    steps = s.get("steps_done") if s else (len(speeds) or "—")
-    best = s.get("best_eval_loss")
-    model, data = str(cfg.get("model", "?")), str(cfg.get("data", {}).get("train", "?"))
-    return [r.path.name, model.rsplit("/", 1)[-1], str(cfg.get("method", "?")), data.rsplit("/", 1)[-1],
-            str(steps), f"{best:.4f}" if best is not None else "—", f"{s['seconds']:.0f}s" if s else "—",
-            f"{sum(speeds) / len(speeds):.0f}" if speeds else "—", r.status()]
+    o = r.overview()
+    return [o["run"], o["model"], o["method"], o["data"], "—" if o["steps"] is None else str(o["steps"]),
+            "—" if o["best_eval"] is None else f"{o['best_eval']:.4f}",
+            "—" if o["seconds"] is None else f"{o['seconds']:.0f}s",
+            "—" if o["tokens_per_s"] is None else f"{o['tokens_per_s']:.0f}", o["status"]]
 
 
 def compare(argv: list[str]) -> int:

@@ -97,12 +97,12 @@ def generate(model, chat: ChatFormat, messages: list[dict], sampling: Sampling =
     return Reply(chat.tokenizer.decode(answer, skip_special_tokens=False).strip(), finished, answer)
 
 
-def text_streamer(chat: ChatFormat):
-    """Prints the answer as it comes: special tokens shown (an untrained one must not pass silently), the
-    end token that closes the answer not."""
-    from transformers import TextStreamer
+def text_streamer(chat: ChatFormat, iterator: bool = False):
+    """The answer as it comes, printed (or, iterator: yielded as text pieces to another thread): special tokens
+    shown (an untrained one must not pass silently), the end token that closes the answer not."""
+    from transformers import TextIteratorStreamer, TextStreamer
 
-    class AnswerStreamer(TextStreamer):
+    class AnswerStreamer(TextIteratorStreamer if iterator else TextStreamer):
         def put(self, value):
             if not self.next_tokens_are_prompt:
                 value = value[~torch.isin(value, stops)]

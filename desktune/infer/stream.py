@@ -5,14 +5,14 @@ import threading
 from contextlib import nullcontext
 from typing import Iterator
 
-from desktune.infer.generate import Reply, Sampling, base_model, generate
+from desktune.infer.generate import Reply, Sampling, base_model, generate, text_streamer
 
 
 def stream_reply(model, chat, messages: list[dict], sampling: Sampling, base: bool = False,
                  lock=None) -> Iterator[str | Reply]:
     """Yields text pieces, then the whole Reply. base: the untuned model answers. lock: held while generating,
     so one model never runs two generations (or the adapter on and off) at once."""
-    streamer = _streamer(chat)
+    streamer = text_streamer(chat, iterator=True)
     outcome = {}
 
     def work():
@@ -33,19 +33,3 @@ def stream_reply(model, chat, messages: list[dict], sampling: Sampling, base: bo
         raise outcome["error"]
     yield outcome["reply"]
 
-
-def _streamer(chat):
-    """Special tokens shown as the Reply shows them (an untrained <unused33> must be seen), the stop tokens not."""
-    from transformers import TextIteratorStreamer
-
-    stop = set(getattr(chat, "stop_ids", [chat.end_of_turn]))
-
-    class WithoutStop(TextIteratorStreamer):
-        def put(self, value):
-            if self.next_tokens_are_prompt:
-                return super().put(value)
-            kept = [int(t) for t in value.reshape(-1) if int(t) not in stop]
-            if kept:
-                super().put(value.new_tensor(kept))
-
-    return WithoutStop(chat.tokenizer, skip_prompt=True, skip_special_tokens=False)
