@@ -59,7 +59,8 @@ def answers_desktune(run: Path, prompts: list[str], limit: int) -> list[tuple[st
 
 
 def answers_peft(run: Path, prompts: list[str], limit: int) -> list[tuple[str, bool]]:
-    """What a user's own script does: base + adapter with transformers and PEFT, the saved chat template."""
+    """What a user's own script does: base + adapter with transformers and PEFT (merged, as people do for speed:
+    PEFT's unmerged trained token rows copy the whole 262k-row matrix at every token), the saved chat template."""
     from peft import PeftModel
     from transformers import AutoModelForCausalLM, AutoTokenizer
 
@@ -67,7 +68,7 @@ def answers_peft(run: Path, prompts: list[str], limit: int) -> list[tuple[str, b
 
     tokenizer = AutoTokenizer.from_pretrained(run / "adapter")
     model = PeftModel.from_pretrained(AutoModelForCausalLM.from_pretrained(builtin_folder("gemma-3-270m")),
-                                      run / "adapter").eval()
+                                      run / "adapter").merge_and_unload().eval()
     ends = set(model.generation_config.eos_token_id)
     out = []
     for p in prompts:
