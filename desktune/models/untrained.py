@@ -74,12 +74,12 @@ def describe(tokenizer, ids: list[int]) -> str:
     return ", ".join(tokenizer.convert_ids_to_tokens(ids))
 
 
-def tokens_to_train(setting: str, model, tokenizer, sequences, end_of_turn: int) -> tuple[list[int], str]:
-    """(ids whose rows train, the reason recorded in config.yaml) for untrained_tokens=auto|off (or full)."""
+def tokens_to_train(setting: str, method: str, model, tokenizer, sequences, end_of_turn: int) -> tuple[list[int], str]:
+    """(ids whose rows train, the reason recorded in config.yaml) for untrained_tokens=auto|off."""
+    if method == "full":
+        return [], "method=full: every row trains"
     if setting == "off":
         return [], "off: rows left as the base has them"
-    if setting == "full":
-        return [], "method=full: every row trains"
     ids = untrained_in_model(model, marker_ids(tokenizer, sequences, end_of_turn))
     if not ids:
         return [], "auto: every chat marker and special token the data uses is learned in this base"

@@ -80,8 +80,8 @@ def train(cfg, run, samples: int = 3, resume: bool = False, overwrite: bool = Fa
     token_ids = add_new_tokens(tokenizer, model, cfg.new_tokens)
     chat = ChatFormat(tokenizer, cfg.data.template, model.config.model_type)
     data = build_dataset(cfg.data, chat, cfg.train.seed)
-    untrained, untrained_why = tokens_to_train(cfg.untrained_tokens if cfg.method != "full" else "full", model,
-                                               tokenizer, (e.encoded.ids for e in data.train), chat.end_of_turn)
+    untrained, untrained_why = tokens_to_train(cfg.untrained_tokens, cfg.method, model, tokenizer,
+                                               (e.encoded.ids for e in data.train), chat.end_of_turn)
     token_ids = sorted(set(token_ids) | set(untrained))
     plan = make_plan(cfg, model.config, data.train, facts, precision, accelerator.num_processes)
     lr_why = "requested"
