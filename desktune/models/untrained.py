@@ -17,8 +17,6 @@ SMALL_NORM = 0.05  # of the median row norm
 
 def untrained_ids(rows, ids) -> list[int]:
     """The ids among ids whose rows (a vocab x hidden matrix) look never trained."""
-    import torch
-
     ids = sorted(set(ids))
     if not ids:
         return []

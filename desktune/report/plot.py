@@ -1,13 +1,6 @@
 """loss.png: train and eval loss, learning rate, and throughput/memory against the step."""
 
-import json
 from pathlib import Path
-
-
-def read_metrics(path: Path) -> list[dict]:
-    if not path.exists():
-        return []
-    return [json.loads(line) for line in path.read_text().splitlines() if line.strip()]
 
 
 def plot_run(metrics: list[dict], out: Path, title: str, eval_before: float | None = None) -> None:

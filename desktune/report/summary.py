@@ -1,16 +1,14 @@
 """report.md: what a run was, what it did, and how it went, in one page beside loss.png."""
 
-import json
-
-from desktune.report.plot import plot_run, read_metrics
+from desktune.report.plot import plot_run
 from desktune.files import write_atomic
 
 
 def write_report(run) -> None:
     """Write report.md and loss.png for a run folder from the files training left there."""
-    summary = _read(run.summary)
-    data = _read(run.data_json)
-    metrics = read_metrics(run.metrics)
+    summary = run.read_json(run.summary)
+    data = run.read_json(run.data_json)
+    metrics, _ = run.read_metrics()
     if metrics:
         plot_run(metrics, run.path / "loss.png", f"{summary.get('model', run.path.name)}: {run.path.name}",
                  summary.get("eval_loss_start"))
@@ -51,10 +49,6 @@ def _per_step(s: dict, metrics: list[dict]) -> str | None:
         return None
     measured = sum(t / v for t, v in zip(timed, speeds)) / len(timed)
     return f"{measured:.2f} s (planned {s.get('planned_seconds_per_step')} s)"
-
-
-def _read(path) -> dict:
-    return json.loads(path.read_text()) if path.exists() else {}
 
 
 def _f(x) -> str:
