@@ -1,6 +1,6 @@
 """desktune against the recipes people copy today: same model, same data, same machine, one go.
 
-    .venv/bin/pip install -e '.[bench]'   # trl, for the seed TRL recipe (desktune does not need it)
+    .venv/bin/pip install -e '.[bench]'   # trl, for the TRL SFT recipe (desktune does not need it)
     .venv/bin/python benchmarks/speed.py [--examples 64] [--only trl,default,...] [--work DIR]
 
 Every recipe trains once over the same N bundled persona examples (so each sees the same real tokens), in its
@@ -16,7 +16,7 @@ import random
 import tempfile
 from pathlib import Path
 
-from desktune.bench.measure import measure_desktune, measure_seed, rates
+from desktune.bench.measure import measure_desktune, measure_recipe, rates
 from desktune.config.schema import DataConfig
 from desktune.data.dataset import load_examples
 from desktune.data.template import ChatFormat
@@ -26,9 +26,9 @@ from desktune.models.load import load_tokenizer, resolve
 EXAMPLES = Path(__file__).resolve().parent.parent / "desktune" / "examples"
 CONFIG, TRAIN, HELD_OUT = (EXAMPLES / "persona.yaml", EXAMPLES / "persona" / "train.jsonl",
                            EXAMPLES / "persona" / "heldout.jsonl")
-RECIPES = {  # name: (what it is, a seed recipe's name or desktune overrides)
-    "trl": ("seed TRL: LoRA r16 q/k/v/o, fp32, batch 1x8, grad ckpt, max 512", "trl"),
-    "hf-full": ("seed HF Trainer full FT: padded to 512, fp32, batch 4, grad ckpt", "hf-full"),
+RECIPES = {  # name: (what it is, a recipe's name or desktune overrides)
+    "trl": ("the TRL SFT recipe: LoRA r16 q/k/v/o, fp32, batch 1x8, grad ckpt, max 512", "trl"),
+    "hf-full": ("the HF Trainer full fine-tune: padded to 512, fp32, batch 4, grad ckpt", "hf-full"),
     "default": ("desktune default (LoRA r16 all-linear)", []),
     "low-memory": ("desktune train.low_memory=true", ["train.low_memory=true"]),
     "full": ("desktune method=full (auto lr 2e-5)", ["method=full"]),
@@ -50,7 +50,7 @@ def main() -> None:
     train_file = work / "train.jsonl"
     train_file.write_text("\n".join(lines[: args.examples]) + "\n")
     chat = builtin_chat()
-    chat.tokenizer.save_pretrained(work / "tokenizer")  # what the seed recipes tokenize with
+    chat.tokenizer.save_pretrained(work / "tokenizer")  # what both recipes tokenize with
     epoch_tokens = sum(len(e.encoded.ids) for e in load_examples(str(TRAIN), chat, DataConfig())[0])
     peaks = {d: matmul_gflops("cpu", d, seconds=2.0) for d in ("fp32", "bf16")}
     print(f"matmul peak here: fp32 {peaks['fp32']:.0f} GFLOP/s, bf16 {peaks['bf16']:.0f} GFLOP/s; "
@@ -59,7 +59,7 @@ def main() -> None:
     for name in args.only.split(","):
         what, how = RECIPES[name]
         if isinstance(how, str):
-            result = measure_seed(how, work / "tokenizer", resolve("builtin:gemma-3-270m").path, train_file, HELD_OUT,
+            result = measure_recipe(how, work / "tokenizer", resolve("builtin:gemma-3-270m").path, train_file, HELD_OUT,
                                   work / name)
         else:
             result = measure_desktune(str(CONFIG), how, train_file, HELD_OUT, work / name)
@@ -97,7 +97,7 @@ def verdicts(r: dict) -> str:
                        speed >= 1.5 and rss <= 1.0))
     if {"hf-full", "full"} <= r.keys():
         speed = ratio("hf-full", "full", "seconds_per_epoch")
-        checks.append((f"full: {speed:.2f}x faster per epoch than the seed full fine-tune (>= 5)", speed >= 5))
+        checks.append((f"full: {speed:.2f}x faster per epoch than the HF Trainer full fine-tune (>= 5)", speed >= 5))
     if {"reference", "default"} <= r.keys():
         gap = ratio("default", "reference", "heldout_loss") - 1
         checks.append((f"quality: default's held-out loss {100 * gap:+.2f}% vs fp32 unpacked (within 2%)",

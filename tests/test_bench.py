@@ -1,4 +1,4 @@
-"""desktune bench: the config and a seed recipe race on the same examples and are judged alike."""
+"""desktune bench: the config and a recipe people copy today race on the same examples and are judged alike."""
 
 import json
 
@@ -7,22 +7,22 @@ from conftest import example_rows, write_jsonl
 from desktune.cli import main
 
 
-def test_bench_races_desktune_against_the_seed_full_recipe_on_equal_tokens(tiny_models, tmp_path, capsys):
+def test_bench_races_desktune_against_the_hf_trainer_full_fine_tune_on_equal_tokens(tiny_models, tmp_path, capsys):
     data = write_jsonl(tmp_path / "d.jsonl", example_rows(24))
     code = main(["bench", f"model={tiny_models['llama']}", f"data.train={data}", "data.eval=0.25", "--examples", "8",
                  "--against", "hf-full", "--json", "--work", str(tmp_path / "work")])
     assert code == 0
     out = capsys.readouterr().out
     results = json.loads(out[out.index("{"):])
-    ours, seed = results["desktune"], results["hf-full"]
-    assert ours["real_tokens"] == seed["real_tokens"]  # same examples, same template, same tokens
-    for r in (ours, seed):
+    ours, theirs = results["desktune"], results["hf-full"]
+    assert ours["real_tokens"] == theirs["real_tokens"]  # same examples, same template, same tokens
+    for r in (ours, theirs):
         assert r["tokens_per_s"] > 0 and 0 < r["mfu"] < 1 and r["peak_memory_gb"] > 0
         assert 0 < r["heldout_loss"] < 20
     assert (tmp_path / "work" / "desktune" / "adapter" / "adapter_config.json").exists()
 
 
-def test_bench_refuses_an_unknown_seed_recipe(capsys):
+def test_bench_refuses_an_unknown_recipe(capsys):
     assert main(["bench", "--against", "axolotl"]) == 2
     assert "choose from trl, hf-full" in capsys.readouterr().err
 

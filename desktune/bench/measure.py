@@ -66,10 +66,10 @@ def measure_desktune(config_path: str | None, overrides: list[str], train_file: 
                                                      fraction)}
 
 
-def measure_seed(name: str, tokenizer_dir: Path, model_ref: str, train_file: Path, eval_file: Path,
-                 work: Path) -> dict:
-    """One of desktune.bench.seeds' recipes (the TRL one needs `pip install trl`)."""
-    command = [sys.executable, "-m", "desktune.bench.seeds", name, str(tokenizer_dir), model_ref, str(train_file),
+def measure_recipe(name: str, tokenizer_dir: Path, model_ref: str, train_file: Path, eval_file: Path,
+                   work: Path) -> dict:
+    """One of desktune.bench.recipes (the TRL one needs `pip install trl`)."""
+    command = [sys.executable, "-m", "desktune.bench.recipes", name, str(tokenizer_dir), model_ref, str(train_file),
                str(eval_file), str(work)]
     return json.loads(_run(command, name).strip().splitlines()[-1])
 

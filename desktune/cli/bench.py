@@ -1,7 +1,8 @@
 """desktune bench [CONFIG] [key=value ...] [--examples N] [--against trl,hf-full] [--json]
 
 Measure a config's real training speed, peak memory, seconds per epoch, held-out loss and MFU on this
-machine, optionally beside the seed recipes people copy today, on the same examples.
+machine, optionally beside the recipes people copy today (the TRL SFT recipe, the HF Trainer full fine-tune),
+on the same examples.
 """
 
 import argparse
@@ -14,14 +15,14 @@ from desktune.cli.train import EXAMPLE, split_config
 from desktune.config import load_config
 from desktune.errors import ConfigError, DataError
 
-SEEDS = ("trl", "hf-full")
+RECIPES = ("trl", "hf-full")
 
 
 def run(argv: list[str]) -> int:
     parser = argparse.ArgumentParser(prog="desktune bench", description=__doc__.split("\n\n", 1)[1])
     parser.add_argument("items", nargs="*", metavar="[CONFIG] [key=value ...]")
     parser.add_argument("--examples", type=int, default=64, help="training examples each recipe trains on once")
-    parser.add_argument("--against", default="", help="comma list of seed recipes to race: trl (needs "
+    parser.add_argument("--against", default="", help="comma list of recipes to race: trl (needs "
                         "`pip install trl`), hf-full (HF Trainer full fine-tune, padded to 512)")
     parser.add_argument("--work", default="", help="keep the runs in this folder (default: a temporary one)")
     parser.add_argument("--json", action="store_true", help="print the results as JSON")
@@ -29,9 +30,9 @@ def run(argv: list[str]) -> int:
     if args.examples < 1:
         raise ConfigError(f"--examples {args.examples}: each recipe needs at least one example", "use e.g. --examples 64")
     against = [s for s in args.against.split(",") if s]
-    unknown = [s for s in against if s not in SEEDS]
+    unknown = [s for s in against if s not in RECIPES]
     if unknown:
-        raise ConfigError(f"--against: no seed recipe named {', '.join(unknown)}", f"choose from {', '.join(SEEDS)}")
+        raise ConfigError(f"--against: no recipe named {', '.join(unknown)}", f"choose from {', '.join(RECIPES)}")
     config_path, overrides = split_config(args.items)
     cfg = load_config(config_path or str(EXAMPLE), overrides)
     kept = contextlib.nullcontext(args.work) if args.work else tempfile.TemporaryDirectory(prefix="desktune-bench-")
@@ -40,7 +41,7 @@ def run(argv: list[str]) -> int:
 
 
 def _bench(cfg, config_path, overrides, against, args, work: Path) -> int:
-    from desktune.bench.measure import measure_desktune, measure_seed, rates, write_examples
+    from desktune.bench.measure import measure_desktune, measure_recipe, rates, write_examples
     from desktune.data.dataset import build_dataset
     from desktune.data.template import ChatFormat
     from desktune.hardware.detect import detect
@@ -50,7 +51,7 @@ def _bench(cfg, config_path, overrides, against, args, work: Path) -> int:
 
     source = resolve(cfg.model)
     if against and source.gguf_file:
-        raise ConfigError("the seed recipes load transformers folders, not .gguf files",
+        raise ConfigError("the TRL SFT recipe and the HF Trainer full fine-tune load transformers folders, not .gguf",
                           "convert once (desktune merge on a run, or transformers) and point model= at the folder")
     chat = ChatFormat(load_tokenizer(source), cfg.data.template, load_model_config(source).model_type)
     data = build_dataset(cfg.data, chat, cfg.train.seed)
@@ -60,7 +61,7 @@ def _bench(cfg, config_path, overrides, against, args, work: Path) -> int:
     work.mkdir(parents=True, exist_ok=True)
     train_file = write_examples(work / "train.jsonl", data.train[: args.examples])
     eval_file = write_examples(work / "eval.jsonl", data.eval)
-    chat.tokenizer.save_pretrained(work / "tokenizer")  # the chat template desktune trains with, for the seeds
+    chat.tokenizer.save_pretrained(work / "tokenizer")  # the chat template desktune trains with, for the recipes
     facts = detect()
     peak = matmul_gflops(facts.kind, choose_precision("auto", facts)[0], seconds=2.0)
     epoch_tokens = data.stats["train_tokens"]
@@ -69,7 +70,7 @@ def _bench(cfg, config_path, overrides, against, args, work: Path) -> int:
 
     results = {"desktune": measure_desktune(config_path, overrides, train_file, eval_file, work / "desktune")}
     for name in against:
-        results[name] = measure_seed(name, work / "tokenizer", source.path, train_file, eval_file, work / name)
+        results[name] = measure_recipe(name, work / "tokenizer", source.path, train_file, eval_file, work / name)
     results = {k: rates(v, epoch_tokens, peak) for k, v in results.items()}
     print(json.dumps(results, indent=2) if args.json else table(results))
     return 0

@@ -1,11 +1,12 @@
-"""The two recipes people copy today, as the seeds wrote them, to race desktune on the same data.
+"""The two recipes people copy today, to race desktune on the same data:
 
-trl:     TRL SFTTrainer, LoRA r16 on q/k/v/o, batch 1 x accumulation 8, gradient checkpointing, fp32, max 512.
-hf-full: HF Trainer full fine-tune, every example padded to 512, gradient checkpointing, fp32, batch 4.
+trl:     the TRL SFT recipe: SFTTrainer, LoRA r16 on q/k/v/o, batch 1 x accumulation 8, gradient checkpointing,
+         fp32, max 512.
+hf-full: the HF Trainer full fine-tune: every example padded to 512, gradient checkpointing, fp32, batch 4.
 
-Each trains one epoch over a jsonl of {"messages": [...]} rows (shuffled as the seeds do) and reports the real
+Each trains one epoch over a jsonl of {"messages": [...]} rows (shuffled as those scripts do) and reports the real
 (non-padding) tokens it saw, the seconds its training loop took, its peak RSS and its held-out loss.
-Run as `python -m desktune.bench.seeds NAME TOKENIZER_DIR MODEL TRAIN EVAL WORK` (one process per recipe, so the
+Run as `python -m desktune.bench.recipes NAME TOKENIZER_DIR MODEL TRAIN EVAL WORK` (one process per recipe, so the
 peak memory is its own); needs `pip install trl` for the TRL recipe.
 """
 
@@ -93,7 +94,7 @@ def main(name: str, tokenizer_dir: str, model_ref: str, train_file: str, eval_fi
     chat = ChatFormat(tokenizer, "own", model.config.model_type)
     return {"real_tokens": real_tokens, "seconds": seconds, "peak_memory_gb": peak,
             "heldout_loss": heldout_loss(model, chat, eval_file),
-            # the seed recipes compute the loss on every token
+            # both recipes compute the loss on every token
             "flops_per_token": model_flops_per_token(Shape.from_config(model.config), name == "hf-full", 1.0)}
 
 
