@@ -3,7 +3,8 @@
 Usage:  .venv/bin/python benchmarks/own_data.py [SET ...] [key=value ...]   (sets: one_liners garden grandma)
 For each set in benchmarks/data/: `desktune train` with the defaults on the built-in Gemma 3 270M, then greedy
 answers to 16 prompts never trained on, twice: through desktune's own `generate`, and through plain
-transformers + PEFT (what a user's script would do with the adapter). Per set it prints:
+transformers + PEFT (what a user's script would do with the adapter), kept in runs/own-SET/answers-PATH.json.
+Per set it prints:
 - ends: answers that ended by themselves at an end token, within 2x the longest training answer;
 - never-trained: answers with a token the base never learned (<unusedN>, a row of the untrained cluster) or a
   character that appears nowhere in the training file;
@@ -13,6 +14,7 @@ transformers + PEFT (what a user's script would do with the adapter). Per set it
 Extra key=value arguments go to every `desktune train` (to try other settings).
 """
 
+import json
 import re
 import subprocess
 import sys
@@ -119,6 +121,8 @@ def measure(name: str, overrides: list[str]) -> dict:
     result = {"set": name, "train_s": seconds, "limit": limit}
     for path, answer in (("desktune", answers_desktune), ("peft", answers_peft)):
         replies = answer(run, prompts, limit)
+        (run / f"answers-{path}.json").write_text(json.dumps(
+            [{"prompt": p, "answer": t, "ended": f} for p, (t, f) in zip(prompts, replies)], indent=1))
         result[path] = {"ends": sum(f for _, f in replies), "style": sum(in_style(t) for t, _ in replies),
                         "never_trained": sum(never_trained(t, known_chars) for t, _ in replies),
                         "n": len(replies), "first": replies[0][0]}

@@ -34,6 +34,22 @@ def test_eval_compares_base_and_tuned_and_checks_forgetting(run, capsys):
     assert "**base:**" in (run / "samples.md").read_text()
 
 
+def test_samples_give_a_long_answer_room_to_end(tiny_models):
+    """The answer limit is twice the longest reference answer, so 'did not end' means it runs on, not that it was
+    cut at a fixed length."""
+    from desktune.infer.samples import answer_limit
+    from desktune.models.load import load_tokenizer, resolve
+
+    tokenizer = load_tokenizer(resolve(str(tiny_models["qwen2"])))
+    short = [{"role": "user", "content": "Hi"}, {"role": "assistant", "content": "Ahoy."}]
+    answer = " ".join(["the garden needs water"] * 60)
+    long_turn = [{"role": "user", "content": "How?"}, {"role": "assistant", "content": answer}]
+    assert answer_limit(tokenizer, [short]) == 64
+    assert answer_limit(tokenizer, [long_turn + short]) == 64  # the reference is the last answer only
+    tokens = len(tokenizer(answer, add_special_tokens=False).input_ids)
+    assert tokens > 32 and answer_limit(tokenizer, [short, short + long_turn]) == 2 * tokens
+
+
 def test_eval_on_a_given_file(run, tmp_path):
     data = write_jsonl(tmp_path / "held.jsonl", example_rows(40)[30:])
     assert main(["eval", str(run), "--data", str(data), "--samples", "1", "--max-new-tokens", "4"]) == 0

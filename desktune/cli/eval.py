@@ -10,7 +10,8 @@ def run(argv: list[str]) -> int:
     parser.add_argument("run", help="run folder made by desktune train")
     parser.add_argument("--data", default=None, help="held-out file (default: the run's own held-out split)")
     parser.add_argument("--samples", type=int, default=8, help="held-out prompts answered by base and tuned")
-    parser.add_argument("--max-new-tokens", type=int, default=128)
+    parser.add_argument("--max-new-tokens", type=int, default=0,
+                        help="answer length limit (default: twice the longest reference answer, at least 64)")
     args = parser.parse_args(argv)
     run_dir = RunDir(args.run)
     run_dir.require_trained()

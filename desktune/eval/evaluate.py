@@ -16,7 +16,7 @@ from desktune.train.forward import mean_loss
 NEUTRAL_TEXT = Path(__file__).with_name("neutral.txt")
 
 
-def evaluate(run, data_file: str | None = None, n_samples: int = 8, max_new_tokens: int = 128) -> dict:
+def evaluate(run, data_file: str | None = None, n_samples: int = 8, max_new_tokens: int = 0) -> dict:
     """Measure the run against its base model; writes eval.json and samples.md into the run folder."""
     cfg = load_config(str(run.config))
     model, chat = load_run(run)

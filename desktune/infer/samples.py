@@ -9,7 +9,18 @@ from desktune.models.untrained import untrained_in_answer
 
 def prompt_of(messages: list[dict]) -> list[dict]:
     """The conversation up to (not including) its last assistant turn."""
-    return messages[: max(i for i, m in enumerate(messages) if m["role"] == "assistant")]
+    return messages[: _last_answer(messages)]
+
+
+def _last_answer(messages: list[dict]) -> int:
+    return max(i for i, m in enumerate(messages) if m["role"] == "assistant")
+
+
+def answer_limit(tokenizer, conversations: list[list[dict]]) -> int:
+    """Room for an answer: twice the longest reference answer in tokens (at least 64). A long-answer set then gets
+    room to end, and an answer still going at twice that length is one that does not stop."""
+    lengths = [len(tokenizer(m[_last_answer(m)]["content"], add_special_tokens=False).input_ids) for m in conversations]
+    return max([64] + [2 * n for n in lengths])
 
 
 @contextmanager
@@ -23,8 +34,9 @@ def _eval_mode(model):
         model.train(was_training)
 
 
-def side_by_side(model, chat, conversations: list[list[dict]], max_new_tokens: int = 96) -> list[dict]:
-    """Greedy answers of the base model and the tuned one, per held-out prompt."""
+def side_by_side(model, chat, conversations: list[list[dict]], max_new_tokens: int = 0) -> list[dict]:
+    """Greedy answers of the base model and the tuned one, per held-out prompt (0 tokens: answer_limit)."""
+    max_new_tokens = max_new_tokens or answer_limit(chat.tokenizer, conversations)
     sampling = Sampling(max_new_tokens=max_new_tokens)
     prompts = [prompt_of(m) for m in conversations]
     with _eval_mode(model):
@@ -33,7 +45,7 @@ def side_by_side(model, chat, conversations: list[list[dict]], max_new_tokens: i
         tuned = [generate(model, chat, p, sampling) for p in prompts]
         never_learned = untrained_in_answer(model, {i for t in tuned for i in t.ids})
     return [{"prompt": p[-1]["content"], "base": b.text, "tuned": t.text, "base_finished": b.finished,
-             "tuned_finished": t.finished,
+             "tuned_finished": t.finished, "max_new_tokens": max_new_tokens,
              "tuned_untrained_tokens": chat.tokenizer.convert_ids_to_tokens(sorted(set(t.ids) & set(never_learned)))}
             for p, b, t in zip(prompts, base, tuned)]
 
@@ -44,7 +56,7 @@ def write_samples(path, records: list[dict]) -> None:
 
 
 def _flags(record: dict) -> str:
-    notes = [] if record["tuned_finished"] else ["did not end by itself"]
+    notes = [] if record["tuned_finished"] else [f"did not end within {record['max_new_tokens']} tokens"]
     if record["tuned_untrained_tokens"]:
         notes.append(f"tokens this base never learned: {', '.join(record['tuned_untrained_tokens'])}")
     return f"\n_tuned: {'; '.join(notes)}_\n" if notes else ""
@@ -55,7 +67,7 @@ def samples_text(records: list[dict]) -> str:
     return "held-out prompts, base vs tuned (greedy; all of it in samples.md):\n" + "\n".join(shown)
 
 
-def compare_samples(model, chat, conversations: list[list[dict]], path, max_new_tokens: int = 96) -> str:
+def compare_samples(model, chat, conversations: list[list[dict]], path, max_new_tokens: int = 0) -> str:
     records = side_by_side(model, chat, conversations, max_new_tokens)
     write_samples(path, records)
     return samples_text(records)
