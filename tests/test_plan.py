@@ -67,6 +67,21 @@ def test_plan_verb_reads_config_and_data_without_training(tiny_models, tmp_path,
     assert set(plan["memory_gb"]) == {"weights", "adapter", "gradients", "optimizer", "activations", "logits/loss",
                                       "runtime"}
     assert not (tmp_path / "runs").exists()
+    assert plan["steps"] == 18  # 18 examples (2 held out) x the bundled config's 2 epochs in steps of 2 (auto)
+
+
+def test_a_small_set_takes_smaller_steps_to_get_enough_of_them():
+    from desktune.config.schema import TrainConfig
+    from desktune.train.autoplan import batch_size
+
+    assert batch_size(TrainConfig(epochs=2), 200)[0] == 8  # 50 steps of 8
+    assert batch_size(TrainConfig(epochs=2), 144)[0] == 6  # the bundled example: 48 steps instead of 36
+    assert batch_size(TrainConfig(epochs=2), 54) == (2, "auto: 54 examples x 2 epochs make only 14 steps of 8; a "
+                                                      "small set needs about 48 updates to learn its answers' form "
+                                                      "and end")
+    assert batch_size(TrainConfig(epochs=2), 10)[0] == 2  # never below 2
+    assert batch_size(TrainConfig(epochs=2, batch_size=8), 54) == (8, "requested")
+    assert batch_size(TrainConfig(epochs=2, max_steps=20), 54)[0] == 8
 
 
 def test_train_writes_the_plan_beside_the_measurement(tiny_models, tmp_path):

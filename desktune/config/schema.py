@@ -36,7 +36,8 @@ class LoraConfig:
 class TrainConfig:
     epochs: float = opt(3.0, "passes over the training data")
     max_steps: int = opt(0, "stop after this many optimizer steps (0: use epochs)")
-    batch_size: int = opt(8, "examples per optimizer step")
+    batch_size: int = opt(0, "examples per optimizer step (0: auto: 8, fewer on a small set so that training "
+                          "takes at least 48 optimizer steps, never below 2)")
     micro_batch_tokens: int = opt(0, "tokens per forward pass; steps accumulate gradients over these "
                                   "(0: auto, chosen by the planner for this device)")
     gradient_checkpointing: str = opt("auto", "recompute decoder layers in backward to save memory "

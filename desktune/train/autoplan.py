@@ -6,6 +6,12 @@ from desktune.plan.device import DeviceProfile
 from desktune.plan.estimate import Job, Shape
 from desktune.plan.fit import Plan, fit
 
+BATCH_SIZE = 8
+# Adam moves each weight about lr per step whatever the batch, so a small set needs enough steps, not bigger ones:
+# 54 long garden answers x 2 epochs at 8 a step (14 steps): 0 of 4 answers ended; at 4 (28 steps) 5 of 6;
+# at 2 (54 steps) 6 of 6 (benchmarks/own_data.py)
+MIN_STEPS = 48
+
 
 def this_device(facts, precision: str) -> DeviceProfile:
     """This machine's free memory and probed matmul speed."""
@@ -23,17 +29,30 @@ def make_plan(cfg, model_config, train_examples: list, facts, precision: str, pr
     device = device or this_device(facts, precision)
     lengths = [len(e.encoded.ids) for e in train_examples] or [1]
     trained = sum(sum(e.encoded.trained) for e in train_examples)
-    per_epoch = max(1, -(-len(lengths) // cfg.train.batch_size))
+    batch, _ = batch_size(cfg.train, len(lengths))
+    per_epoch = max(1, -(-len(lengths) // batch))
     steps = cfg.train.max_steps or math.ceil(cfg.train.epochs * per_epoch)
     targets = () if cfg.lora.targets == "all-linear" else tuple(t.strip() for t in cfg.lora.targets.split(","))
     job = Job(cfg.method, precision, 0, trained / sum(lengths), cfg.lora.r, targets)
     if cfg.train.fsdp and cfg.method == "full":
         job.shards = processes
-    tokens_per_step = sum(lengths) / len(lengths) * cfg.train.batch_size / processes
-    largest = largest_step(lengths, cfg.train.batch_size, cfg.train.seed, min(steps, per_epoch)) / processes
+    tokens_per_step = sum(lengths) / len(lengths) * batch / processes
+    largest = largest_step(lengths, batch, cfg.train.seed, min(steps, per_epoch)) / processes
     return fit(Shape.from_config(model_config), job, device.kind, device.usable, device.gflops, max(lengths),
                tokens_per_step, steps, cfg.train.micro_batch_tokens, cfg.train.gradient_checkpointing,
                cfg.train.low_memory, largest_step=largest)
+
+
+def batch_size(train, n_examples: int) -> tuple[int, str]:
+    """train.batch_size with auto (0) resolved for this many training examples, and why."""
+    if train.batch_size:
+        return train.batch_size, "requested"
+    if train.max_steps or n_examples * train.epochs >= MIN_STEPS * BATCH_SIZE:
+        return BATCH_SIZE, "auto"
+    size = max(2, int(n_examples * train.epochs // MIN_STEPS))
+    return size, (f"auto: {n_examples} examples x {train.epochs:g} epochs make only "
+                  f"{math.ceil(n_examples / BATCH_SIZE * train.epochs)} steps of {BATCH_SIZE}; a small set needs "
+                  f"about {MIN_STEPS} updates to learn its answers' form and end")
 
 
 def largest_step(lengths: list[int], batch_size: int, seed: int, steps: int) -> int:

@@ -25,7 +25,7 @@ from desktune.models.methods import check_method, prepare, quantization_kwargs
 from desktune.models.untrained import tokens_to_train
 from desktune.models.vocab import add_new_tokens
 from desktune.report.progress import Reporter, Silent
-from desktune.train.autoplan import make_plan
+from desktune.train.autoplan import batch_size, make_plan
 from desktune.train.checkpoint import (
     latest_checkpoint,
     prune,
@@ -83,6 +83,7 @@ def train(cfg, run, samples: int = 3, resume: bool = False, overwrite: bool = Fa
     untrained, untrained_why = tokens_to_train(cfg.untrained_tokens, cfg.method, model, tokenizer,
                                                (e.encoded.ids for e in data.train), chat.end_of_turn)
     token_ids = sorted(set(token_ids) | set(untrained))
+    cfg.train.batch_size, batch_why = batch_size(cfg.train, len(data.train))
     plan = make_plan(cfg, model.config, data.train, facts, precision, accelerator.num_processes)
     lr_why = "requested"
     if not cfg.train.lr:
@@ -112,6 +113,7 @@ def train(cfg, run, samples: int = 3, resume: bool = False, overwrite: bool = Fa
     processes = f" x {accelerator.num_processes} processes" if accelerator.num_processes > 1 else ""
     decisions = {"device": f"{facts.kind} ({facts.name}){processes}", "precision": f"{precision}: {why}",
                  "template": chat.name, "untrained_tokens": untrained_why, "lr": f"{cfg.train.lr:g} ({lr_why})",
+                 "batch_size": f"{cfg.train.batch_size} ({batch_why})",
                  "steps": f"{total} ({per_epoch} per epoch, {len(data.train)} examples)",
                  "micro_batch_tokens": plan.row_tokens_why, "gradient_checkpointing": plan.checkpointing_why}
     resolved = _resolved_config(cfg, run, precision, chat.name)
