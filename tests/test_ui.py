@@ -3,7 +3,6 @@ concurrency, Ctrl-C). The page itself, in a real browser, is tests/test_ui_brows
 
 import http.client
 import json
-import os
 import re
 import shutil
 import signal
