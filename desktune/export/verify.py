@@ -84,7 +84,8 @@ def _transformers_greedy(model, ids: list[int]) -> list[int]:
     out, margins = [], []
     with torch.no_grad():  # no KV cache: 20 short forwards are cheap and leave nothing to get wrong
         for _ in range(NEW_TOKENS):
-            top = model(input_ids=torch.tensor([ids + out]), use_cache=False, logits_to_keep=1).logits[0, -1].float().topk(2)
+            logits = model(input_ids=torch.tensor([ids + out]), use_cache=False, logits_to_keep=1).logits
+            top = logits[0, -1].float().topk(2)
             out.append(int(top.indices[0]))
             margins.append(float(top.values[0] - top.values[1]))
     return out, margins
