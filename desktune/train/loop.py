@@ -6,6 +6,7 @@ import math
 import random
 import shutil
 import time
+from dataclasses import dataclass, field
 
 import torch
 from accelerate import Accelerator
@@ -58,20 +59,62 @@ from desktune.train.state import TrainState
 ADAPTER_LR, FULL_LR = 2e-4, 2e-5
 
 
-def train(cfg, run, samples: int = 3, resume: bool = False, overwrite: bool = False, allow_changes: bool = False) -> dict:
+@dataclass
+class Training:
+    """One training in progress: what set-up made, for the steps and the wrap-up."""
+    cfg: object
+    run: object
+    accelerator: Accelerator
+    kind: str  # the device kind: cpu, cuda, mps
+    precision: str
+    model: object  # the plain (PEFT) model, for saving and generating
+    tokenizer: object
+    chat: ChatFormat
+    data: object
+    plan: object
+    sharded: bool
+    params: list
+    loss_fn: object  # the model under its loss, as accelerate (DDP) or FSDP2 wrapped it
+    optimizer: object
+    decisions: dict
+    meta: dict
+    per_epoch: int
+    total: int
+    eval_rows: list
+    state: TrainState = field(default_factory=TrainState)
+    report: object = None
+
+    @property
+    def main(self) -> bool:
+        return self.accelerator.is_main_process
+
+    @property
+    def judge(self):
+        return self.loss_fn if self.sharded else self.model  # a sharded model only runs through its root module
+
+
+def train(cfg, run, samples: int = 3, resume: bool = False, overwrite: bool = False,
+          allow_changes: bool = False) -> dict:
     """Fine-tune cfg.model on cfg.data into run (continuing its last checkpoint if resume); returns the summary."""
     started = time.perf_counter()
+    t = _set_up(cfg, run)
+    _open_run(t, resume, overwrite, allow_changes)
+    _run_steps(t)
+    return _wrap_up(t, samples, started)
+
+
+def _set_up(cfg, run) -> Training:
+    """Load the model and data, decide every 'auto' setting, make the optimizer."""
     random.seed(cfg.train.seed)
     torch.manual_seed(cfg.train.seed)
     check_launch()  # before NCCL: two processes on one GPU would crash inside it
     facts = detect()
     check_method(cfg.method, facts)
-    precision, why = choose_precision(cfg.train.precision, facts)
+    precision, precision_why = choose_precision(cfg.train.precision, facts)
     # accelerate scales fp16 losses and skips steps whose gradients overflowed. Its precision is process-wide
     # state: forget the previous run's (the process group, if any, stays).
     AcceleratorState._reset_state()
     accelerator = Accelerator(mixed_precision=precision if precision != "fp32" else "no", cpu=facts.kind == "cpu")
-    device = accelerator.device
     sharded = use_fsdp(cfg, accelerator.num_processes)
 
     source = resolve(cfg.model)
@@ -82,164 +125,203 @@ def train(cfg, run, samples: int = 3, resume: bool = False, overwrite: bool = Fa
     data = build_dataset(cfg.data, chat, cfg.train.seed)
     untrained, untrained_why = tokens_to_train(cfg.untrained_tokens, cfg.method, model, tokenizer,
                                                (e.encoded.ids for e in data.train), chat.end_of_turn)
-    token_ids = sorted(set(token_ids) | set(untrained))
     cfg.train.batch_size, batch_why = batch_size(cfg.train, len(data.train))
     plan = make_plan(cfg, model.config, data.train, facts, precision, accelerator.num_processes)
-    lr_why = "requested"
-    if not cfg.train.lr:
-        full = cfg.method == "full"
-        cfg.train.lr = FULL_LR if full else ADAPTER_LR
-        lr_why = "auto: every weight moves, so 10x gentler than an adapter" if full else "auto: adapter"
+    lr_why = _choose_lr(cfg)
     # the planner's decisions replace the auto values, so the resolved config (and eval, resume) use them
     cfg.train.micro_batch_tokens = plan.row_tokens
     cfg.train.gradient_checkpointing = "on" if plan.checkpointing else "off"
     if plan.checkpointing:
         model.activation_checkpointing_enable(activation_checkpointing_kwargs={"use_reentrant": False})
-    model = prepare(model, cfg.method, cfg.lora, precision, token_ids)
+    model = prepare(model, cfg.method, cfg.lora, precision, sorted(set(token_ids) | set(untrained)))
     model.train()
-    if sharded:  # FSDP2 shards the loss module's weights in place; the optimizer is made on the shards
-        loss_fn = shard(RowLoss(model))
-        params = [p for p in model.parameters() if p.requires_grad]
-        optimizer = make_optimizer(params, cfg.train.lr, cfg.train.weight_decay, device, fused=False)
-    else:  # DDP (several processes) wraps the loss module; `model` stays the plain one for saving and generating
-        params = [p for p in model.parameters() if p.requires_grad]
-        loss_fn, optimizer = accelerator.prepare(RowLoss(model),
-                                                 make_optimizer(params, cfg.train.lr, cfg.train.weight_decay, device))
-    main = accelerator.is_main_process
+    params, loss_fn, optimizer = _optimizer(cfg, model, accelerator, sharded)
+
     per_epoch = steps_per_epoch(len(data.train), cfg.train.batch_size)
     total = cfg.train.max_steps or math.ceil(cfg.train.epochs * per_epoch)
-    pad_id = tokenizer.pad_token_id or 0
-    eval_rows = pack([e.encoded for e in data.eval], cfg.train.micro_batch_tokens, cfg.data.packing, pad_id)
+    eval_rows = pack([e.encoded for e in data.eval], cfg.train.micro_batch_tokens, cfg.data.packing,
+                     tokenizer.pad_token_id or 0)
     processes = f" x {accelerator.num_processes} processes" if accelerator.num_processes > 1 else ""
-    decisions = {"device": f"{facts.kind} ({facts.name}){processes}", "precision": f"{precision}: {why}",
+    decisions = {"device": f"{facts.kind} ({facts.name}){processes}", "precision": f"{precision}: {precision_why}",
                  "template": chat.name, "untrained_tokens": untrained_why, "lr": f"{cfg.train.lr:g} ({lr_why})",
                  "batch_size": f"{cfg.train.batch_size} ({batch_why})",
                  "steps": f"{total} ({per_epoch} per epoch, {len(data.train)} examples)",
                  "micro_batch_tokens": plan.row_tokens_why, "gradient_checkpointing": plan.checkpointing_why}
-    resolved = _resolved_config(cfg, run, precision, chat.name)
-    meta = {"config": resolved, "data_fingerprint": _fingerprint(data)}
+    meta = {"config": _resolved_config(cfg, run, precision, chat.name), "data_fingerprint": _fingerprint(data)}
+    return Training(cfg, run, accelerator, facts.kind, precision, model, tokenizer, chat, data, plan, sharded, params,
+                    loss_fn, optimizer, decisions, meta, per_epoch, total, eval_rows)
 
-    if main and not resume:
+
+def _choose_lr(cfg) -> str:
+    """Sets cfg.train.lr when it is auto (0); returns why it has its value."""
+    if cfg.train.lr:
+        return "requested"
+    full = cfg.method == "full"
+    cfg.train.lr = FULL_LR if full else ADAPTER_LR
+    return "auto: every weight moves, so 10x gentler than an adapter" if full else "auto: adapter"
+
+
+def _optimizer(cfg, model, accelerator, sharded: bool) -> tuple[list, object, object]:
+    """The trainable parameters, the loss module the steps run, and the optimizer over them."""
+    if sharded:  # FSDP2 shards the loss module's weights in place; the optimizer is made on the shards
+        loss_fn = shard(RowLoss(model))
+        params = [p for p in model.parameters() if p.requires_grad]
+        return params, loss_fn, make_optimizer(params, cfg.train.lr, cfg.train.weight_decay, accelerator.device,
+                                               fused=False)
+    # DDP (several processes) wraps the loss module; `model` stays the plain one for saving and generating
+    params = [p for p in model.parameters() if p.requires_grad]
+    optimizer = make_optimizer(params, cfg.train.lr, cfg.train.weight_decay, accelerator.device)
+    loss_fn, optimizer = accelerator.prepare(RowLoss(model), optimizer)
+    return params, loss_fn, optimizer
+
+
+def _open_run(t: Training, resume: bool, overwrite: bool, allow_changes: bool) -> None:
+    """Make (or, resuming, reopen) the run folder, write what was decided, start the report."""
+    run, cfg = t.run, t.cfg
+    if t.main and not resume:
         run.create(overwrite)
-    accelerator.wait_for_everyone()
-    state = TrainState()
+    t.accelerator.wait_for_everyone()
     if resume:
-        state = resume_from(run.checkpoints, model, optimizer, meta, allow_changes, loss_fn if sharded else None)
-    if main:
+        t.state = resume_from(run.checkpoints, t.model, t.optimizer, t.meta, allow_changes,
+                              t.loss_fn if t.sharded else None)
+    if t.main:
         run.mark_running()
         if resume:
-            run.trim_metrics(state.step)
-        run.write_json(run.data_json, data.stats)
-        run.write_json(run.plan_json, plan.to_dict())
-        _write_resolved_config(run, resolved, decisions)
+            run.trim_metrics(t.state.step)
+        run.write_json(run.data_json, t.data.stats)
+        run.write_json(run.plan_json, t.plan.to_dict())
+        _write_resolved_config(run, t.meta["config"], t.decisions)
 
-    report = Reporter(run, total, cfg.train.report_to) if main else Silent()
-    report.say(f"training {cfg.model} ({_method_text(cfg)}) on {decisions['device']}, {precision}; "
-               f"{len(data.train)} train / {len(data.eval)} eval examples, {total} steps"
-               + (f"; resuming after step {state.step}" if state.step else ""))
-    if not plan.fits:
-        report.say(f"warning: the plan puts peak memory at {plan.peak / 1e9:.1f} GB, above the {plan.usable / 1e9:.1f} GB "
-                   f"this device can give; if it runs out, try: {'; '.join(plan.advice)}")
-    judge = loss_fn if sharded else model  # a sharded model only runs through its sharded root module
-    if eval_rows and not state.eval_loss:
-        state.eval_loss.append([0, _eval_loss(judge, eval_rows, accelerator, sharded)])
-        report.say(f"eval loss before training: {state.eval_loss[0][1]:.4f}")
+    t.report = Reporter(run, t.total, cfg.train.report_to) if t.main else Silent()
+    t.report.say(f"training {cfg.model} ({_method_text(cfg)}) on {t.decisions['device']}, {t.precision}; "
+                 f"{len(t.data.train)} train / {len(t.data.eval)} eval examples, {t.total} steps"
+                 + (f"; resuming after step {t.state.step}" if t.state.step else ""))
+    if not t.plan.fits:
+        t.report.say(f"warning: the plan puts peak memory at {t.plan.peak / 1e9:.1f} GB, above the "
+                     f"{t.plan.usable / 1e9:.1f} GB this device can give; if it runs out, try: "
+                     + "; ".join(t.plan.advice))
+    if t.eval_rows and not t.state.eval_loss:
+        t.state.eval_loss.append([0, _eval_loss(t.judge, t.eval_rows, t.accelerator, t.sharded)])
+        t.report.say(f"eval loss before training: {t.state.eval_loss[0][1]:.4f}")
 
+
+def _run_steps(t: Training) -> None:
+    """Optimizer steps until the last one or an early stop; Ctrl-C writes a checkpoint, then stops."""
     # generating runs on the main process alone, which sharded weights do not allow
-    looks = [e.messages for e in data.eval if e.messages and not sharded][: cfg.train.eval_samples]
+    looks = [e.messages for e in t.data.eval if e.messages and not t.sharded][: t.cfg.train.eval_samples]
     interrupted = catch_ctrl_c()
-    checkpoints = run.checkpoints
-    while state.step < total and not state.stop_reason:
-        t0 = time.perf_counter()
-        epoch, index = divmod(state.step, per_epoch)
-        order = epoch_order(len(data.train), cfg.train.seed, epoch)
-        batch = [data.train[i].encoded for i in order[index * cfg.train.batch_size:(index + 1) * cfg.train.batch_size]]
-        mine = my_share(batch, accelerator)
-        weight = 1.0 if mine else 0.0  # a process with no example this step still joins the gradient exchange
-        rows = pack(mine or batch[:1], cfg.train.micro_batch_tokens, cfg.data.packing, pad_id)
-        n_trained = sum_over_processes(accelerator, weight * sum(r.n_trained for r in rows), device)
-        real_tokens = int(sum_over_processes(accelerator, weight * sum(r.n_real for r in rows), device))
-        rows, n_rows = even_rows(rows, accelerator) if sharded else (rows, len(rows))
-        lr = lr_at(state.step, total, cfg.train.lr, cfg.train.warmup, cfg.train.min_lr_ratio)
-        for group in optimizer.param_groups:
-            group["lr"] = lr
-        torch.manual_seed(step_seed(cfg.train.seed, state.step, accelerator.process_index))
-        loss_sum = torch.zeros((), device=device)
-        with plain_out_of_memory(cfg):
-            for i, row in enumerate(rows):
-                last = i == len(rows) - 1  # gradients are exchanged once per step, after the last row
-                counts = weight if i < n_rows else 0.0  # rows that only keep sharded processes in step count 0
-                with contextlib.nullcontext() if last else accelerator.no_sync(loss_fn):
-                    with accelerator.autocast():
-                        row_sum, _ = loss_fn(row)
-                    # the mean over the whole step's trained tokens, however rows and processes split them
-                    accelerator.backward(row_sum * (counts * accelerator.num_processes / n_trained))
-                loss_sum += row_sum.detach() * counts
-        loss = sum_over_processes(accelerator, loss_sum.item(), device) / n_trained
-        if not math.isfinite(loss):
-            raise diverged(cfg, state, loss, latest_checkpoint(checkpoints))
-        if cfg.train.max_grad_norm > 0:
-            accelerator.clip_grad_norm_(params, cfg.train.max_grad_norm)
-        optimizer.step()
-        optimizer.zero_grad(set_to_none=True)
-
-        state.step += 1
-        state.epoch = round(state.step / per_epoch, 3)
-        state.tokens += real_tokens
-        state.loss.append([state.step, loss])
-        record = {"step": state.step, "epoch": state.epoch, "tokens": state.tokens, "loss": loss, "lr": lr,
-                  "tokens_per_s": real_tokens / (time.perf_counter() - t0),
-                  "memory_gb": peak_memory_gb(facts.kind)}
-        if eval_rows and (state.step == total or (cfg.train.eval_every and state.step % cfg.train.eval_every == 0)):
-            record["eval_loss"] = _eval_loss(judge, eval_rows, accelerator, sharded)
-            if state.record_eval(state.step, record["eval_loss"], cfg.train.early_stopping_delta):
-                weights = gather_weights(loss_fn) if sharded else None
-                if main:
-                    _save_tuned(model, tokenizer, checkpoints / "best", weights)
-            elif cfg.train.early_stopping and state.evals_without_gain >= cfg.train.early_stopping:
-                state.stop_reason = (f"early stopping: eval loss did not improve for {state.evals_without_gain} "
-                                     f"evaluations (best {state.best_eval:.4f} at step {state.best_step})")
-        if state.step % cfg.train.log_every == 0 or "eval_loss" in record or state.step == total:
-            report.step(record)
-        if main and looks and "eval_loss" in record:
-            with accelerator.autocast():
-                report.say(quick_look(model, chat, looks))
-        at_end = state.step == total or state.stop_reason
-        stop = any_process(interrupted()) if sharded else interrupted()  # sharded saves need every process
-        if stop or at_end or (cfg.train.save_every and state.step % cfg.train.save_every == 0):
-            gathered = (gather_weights(loss_fn), gather_optimizer(loss_fn, optimizer)) if sharded else None
-            if main:
-                save_checkpoint(checkpoints, model, optimizer, state, meta, gathered)
-                prune(checkpoints, cfg.train.keep_checkpoints, state.best_step)
+    while t.state.step < t.total and not t.state.stop_reason:
+        record = _step(t)
+        _evaluate(t, record, looks)
+        stop = any_process(interrupted()) if t.sharded else interrupted()  # sharded saves need every process
+        _checkpoint(t, stop)
         if stop:
-            report.end_steps()
-            report.say(f"interrupted: checkpoint written at step {state.step}; continue with --resume")
+            t.report.end_steps()
+            t.report.say(f"interrupted: checkpoint written at step {t.state.step}; continue with --resume")
             raise KeyboardInterrupt
-
     release_ctrl_c()
-    report.end_steps()
-    state.stop_reason = state.stop_reason or f"finished all {total} steps"
-    accelerator.wait_for_everyone()
-    weights = gather_weights(loss_fn) if sharded and not state.best_step else None  # no best: save the last
-    if not main:
+    t.report.end_steps()
+
+
+def _step(t: Training) -> dict:
+    """One optimizer step over the next batch; returns its metrics record."""
+    cfg, state, accelerator, device = t.cfg, t.state, t.accelerator, t.accelerator.device
+    started = time.perf_counter()
+    epoch, index = divmod(state.step, t.per_epoch)
+    order = epoch_order(len(t.data.train), cfg.train.seed, epoch)
+    batch = [t.data.train[i].encoded for i in order[index * cfg.train.batch_size:(index + 1) * cfg.train.batch_size]]
+    mine = my_share(batch, accelerator)
+    weight = 1.0 if mine else 0.0  # a process with no example this step still joins the gradient exchange
+    rows = pack(mine or batch[:1], cfg.train.micro_batch_tokens, cfg.data.packing, t.tokenizer.pad_token_id or 0)
+    n_trained = sum_over_processes(accelerator, weight * sum(r.n_trained for r in rows), device)
+    real_tokens = int(sum_over_processes(accelerator, weight * sum(r.n_real for r in rows), device))
+    rows, n_rows = even_rows(rows, accelerator) if t.sharded else (rows, len(rows))
+    lr = lr_at(state.step, t.total, cfg.train.lr, cfg.train.warmup, cfg.train.min_lr_ratio)
+    for group in t.optimizer.param_groups:
+        group["lr"] = lr
+    torch.manual_seed(step_seed(cfg.train.seed, state.step, accelerator.process_index))
+    loss_sum = torch.zeros((), device=device)
+    with plain_out_of_memory(cfg):
+        for i, row in enumerate(rows):
+            last = i == len(rows) - 1  # gradients are exchanged once per step, after the last row
+            counts = weight if i < n_rows else 0.0  # rows that only keep sharded processes in step count 0
+            with contextlib.nullcontext() if last else accelerator.no_sync(t.loss_fn):
+                with accelerator.autocast():
+                    row_sum, _ = t.loss_fn(row)
+                # the mean over the whole step's trained tokens, however rows and processes split them
+                accelerator.backward(row_sum * (counts * accelerator.num_processes / n_trained))
+            loss_sum += row_sum.detach() * counts
+    loss = sum_over_processes(accelerator, loss_sum.item(), device) / n_trained
+    if not math.isfinite(loss):
+        raise diverged(cfg, state, loss, latest_checkpoint(t.run.checkpoints))
+    if cfg.train.max_grad_norm > 0:
+        accelerator.clip_grad_norm_(t.params, cfg.train.max_grad_norm)
+    t.optimizer.step()
+    t.optimizer.zero_grad(set_to_none=True)
+
+    state.step += 1
+    state.epoch = round(state.step / t.per_epoch, 3)
+    state.tokens += real_tokens
+    state.loss.append([state.step, loss])
+    return {"step": state.step, "epoch": state.epoch, "tokens": state.tokens, "loss": loss, "lr": lr,
+            "tokens_per_s": real_tokens / (time.perf_counter() - started), "memory_gb": peak_memory_gb(t.kind)}
+
+
+def _evaluate(t: Training, record: dict, looks: list) -> None:
+    """At eval steps: held-out loss, the best adapter kept, early stopping, a quick look; then report the step."""
+    cfg, state = t.cfg, t.state
+    if t.eval_rows and (state.step == t.total or (cfg.train.eval_every and state.step % cfg.train.eval_every == 0)):
+        record["eval_loss"] = _eval_loss(t.judge, t.eval_rows, t.accelerator, t.sharded)
+        if state.record_eval(state.step, record["eval_loss"], cfg.train.early_stopping_delta):
+            weights = gather_weights(t.loss_fn) if t.sharded else None
+            if t.main:
+                _save_tuned(t.model, t.tokenizer, t.run.checkpoints / "best", weights)
+        elif cfg.train.early_stopping and state.evals_without_gain >= cfg.train.early_stopping:
+            state.stop_reason = (f"early stopping: eval loss did not improve for {state.evals_without_gain} "
+                                 f"evaluations (best {state.best_eval:.4f} at step {state.best_step})")
+    if state.step % cfg.train.log_every == 0 or "eval_loss" in record or state.step == t.total:
+        t.report.step(record)
+    if t.main and looks and "eval_loss" in record:
+        with t.accelerator.autocast():
+            t.report.say(quick_look(t.model, t.chat, looks))
+
+
+def _checkpoint(t: Training, stop: bool) -> None:
+    """A checkpoint at the end, every save_every steps, and when stopped."""
+    cfg, state = t.cfg, t.state
+    at_end = state.step == t.total or state.stop_reason
+    if stop or at_end or (cfg.train.save_every and state.step % cfg.train.save_every == 0):
+        gathered = (gather_weights(t.loss_fn), gather_optimizer(t.loss_fn, t.optimizer)) if t.sharded else None
+        if t.main:
+            save_checkpoint(t.run.checkpoints, t.model, t.optimizer, state, t.meta, gathered)
+            prune(t.run.checkpoints, cfg.train.keep_checkpoints, state.best_step)
+
+
+def _wrap_up(t: Training, samples: int, started: float) -> dict:
+    """Save the tuned adapter (or model), write the summary, show base-vs-tuned answers."""
+    cfg, run, state = t.cfg, t.run, t.state
+    state.stop_reason = state.stop_reason or f"finished all {t.total} steps"
+    t.accelerator.wait_for_everyone()
+    weights = gather_weights(t.loss_fn) if t.sharded and not state.best_step else None  # no best: save the last
+    if not t.main:
         return {}
-    _final_tuned(model, tokenizer, run.model_dir if cfg.method == "full" else run.adapter, checkpoints / "best",
-                 weights)
+    _final_tuned(t.model, t.tokenizer, run.model_dir if cfg.method == "full" else run.adapter,
+                 run.checkpoints / "best", weights)
     if cfg.method == "full":
-        model.desktune_base = cfg.model  # base_model() swaps these weights in for the base-vs-tuned samples
-    summary = _summary(cfg, decisions, state, data, time.perf_counter() - started, facts.kind)
-    summary |= {"planned_peak_memory_gb": round(plan.peak / 1e9, 2),
-                "planned_seconds_per_step": round(plan.seconds_per_step, 2)}
+        t.model.desktune_base = cfg.model  # base_model() swaps these weights in for the base-vs-tuned samples
+    summary = _summary(cfg, t.decisions, state, t.data, time.perf_counter() - started, t.kind)
+    summary |= {"planned_peak_memory_gb": round(t.plan.peak / 1e9, 2),
+                "planned_seconds_per_step": round(t.plan.seconds_per_step, 2)}
     run.write_json(run.summary, summary)
-    report.say(_summary_text(summary))
-    if samples and sharded:
-        report.say(f"base-vs-tuned answers skipped: generating needs the whole model in one process; "
-                   f"run `desktune eval {run.path}` for them")
-    if samples and not sharded and any(e.messages for e in data.eval):
-        with accelerator.autocast():
-            chats = [e.messages for e in data.eval if e.messages][:samples]
-            report.say(compare_samples(model, chat, chats, run.samples))
-    report.close()
+    t.report.say(_summary_text(summary))
+    if samples and t.sharded:
+        t.report.say(f"base-vs-tuned answers skipped: generating needs the whole model in one process; "
+                     f"run `desktune eval {run.path}` for them")
+    if samples and not t.sharded and any(e.messages for e in t.data.eval):
+        with t.accelerator.autocast():
+            chats = [e.messages for e in t.data.eval if e.messages][:samples]
+            t.report.say(compare_samples(t.model, t.chat, chats, run.samples))
+    t.report.close()
     return summary
 
 
@@ -252,7 +334,8 @@ def _eval_loss(model, rows, accelerator, sharded: bool = False) -> float:
         return loss / max(count, 1)
     with accelerator.autocast():
         loss, count = loss_and_count(model, my_share(rows, accelerator), accelerator.device)
-    return sum_over_processes(accelerator, loss, accelerator.device) / max(sum_over_processes(accelerator, count, accelerator.device), 1)
+    loss = sum_over_processes(accelerator, loss, accelerator.device)
+    return loss / max(sum_over_processes(accelerator, count, accelerator.device), 1)
 
 
 def _fingerprint(data) -> str:
@@ -306,7 +389,8 @@ def _summary(cfg, decisions, state: TrainState, data, seconds, kind) -> dict:
             "seconds": round(seconds, 1), "tokens_seen": state.tokens,
             "trained_tokens_per_epoch": data.stats["trained_tokens"], "tokens_per_epoch": data.stats["train_tokens"],
             "peak_memory_gb": round(peak_memory_gb(kind), 2),
-            "loss_start": state.loss[0][1] if state.loss else None, "loss_end": state.loss[-1][1] if state.loss else None,
+            "loss_start": state.loss[0][1] if state.loss else None,
+            "loss_end": state.loss[-1][1] if state.loss else None,
             "eval_loss_start": evals[0] if evals else None, "eval_loss_end": evals[-1] if evals else None}
 
 
