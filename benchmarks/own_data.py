@@ -1,13 +1,15 @@
 """Do desktune's defaults give a model that behaves on a user's own chat set, not only on the bundled one?
 
 Usage:  .venv/bin/python benchmarks/own_data.py [SET ...] [key=value ...]   (sets: one_liners garden grandma)
+        .venv/bin/python benchmarks/own_data.py --score [SET ...]   (score the answers kept in runs/own-SET again)
 For each set in benchmarks/data/: `desktune train` with the defaults on the built-in Gemma 3 270M, then greedy
 answers to 16 prompts never trained on, twice: through desktune's own `generate`, and through plain
 transformers + PEFT (what a user's script would do with the adapter), kept in runs/own-SET/answers-PATH.json.
 Per set it prints:
 - ends: answers that ended by themselves at an end token, within 2x the longest training answer;
-- never-trained: answers with a token the base never learned (<unusedN>, a row of the untrained cluster) or a
-  character that appears nowhere in the training file;
+- never-trained, two counts: answers with a token the base never learned (<unusedN>, or a row that
+  desktune.models.untrained finds untrained in the base), and answers with a character that appears nowhere in
+  the training file (prompts and answers; the characters are listed);
 - style: answers in the set's style (one sentence / a long answer / opener and sign-off);
 - q8_0: whether `desktune export --quant q8_0` passes its own llama.cpp check;
 - neutral: perplexity change on neutral English text against the base (forgetting).
@@ -83,8 +85,16 @@ def answers_peft(run: Path, prompts: list[str], limit: int) -> list[tuple[str, b
     return out
 
 
-def never_trained(text: str, known_chars: set) -> bool:
-    return "<unused" in text or bool(set(text) - known_chars - {"\n"})
+def untrained_tokens(text: str, tokenizer, base: str) -> list[int]:
+    from desktune.models.untrained import untrained_in_folder
+
+    ids = tokenizer(text, add_special_tokens=False).input_ids
+    unused = {i for i in ids if tokenizer.convert_ids_to_tokens(i).startswith("<unused")}
+    return sorted(set(untrained_in_folder(base, ids)) | unused)
+
+
+def new_chars(text: str, known_chars: set) -> set:
+    return set(text) - known_chars - {"\n"}
 
 
 def export_passes(run: Path) -> bool:
@@ -95,12 +105,37 @@ def export_passes(run: Path) -> bool:
     return done.returncode == 0
 
 
-def training_answers(data: Path) -> list[str]:
+def training_messages(data: Path) -> list[dict]:
     from desktune.data.formats import normalise
     from desktune.data.sources import read_rows
 
     rows, _ = read_rows(str(data))
-    return [m["content"] for where, row in rows for m in normalise(row, where) if m["role"] == "assistant"]
+    return [m for where, row in rows for m in normalise(row, where)]
+
+
+def score(name: str, run: Path, prompts: list[str], replies: dict[str, list[tuple[str, bool]]]) -> dict:
+    """Per path (desktune, peft): answers that ended, that hold an untrained token or a new character, in style."""
+    from transformers import AutoTokenizer
+
+    from desktune.models.builtin import builtin_folder
+
+    base = builtin_folder("gemma-3-270m")
+    tokenizer = AutoTokenizer.from_pretrained(base)
+    known_chars = set("".join(m["content"] for m in training_messages(DATA / SETS[name][0])))
+    result = {}
+    for path, answers in replies.items():
+        (run / f"answers-{path}.json").write_text(json.dumps(
+            [{"prompt": p, "answer": t, "ended": f} for p, (t, f) in zip(prompts, answers)], indent=1))
+        strange = [new_chars(t, known_chars) for t, _ in answers]
+        result[path] = {"ends": sum(f for _, f in answers), "style": sum(SETS[name][1](t) for t, _ in answers),
+                        "untrained": sum(bool(untrained_tokens(t, tokenizer, base)) for t, _ in answers),
+                        "new_chars": sum(bool(c) for c in strange), "chars": "".join(sorted(set().union(*strange))),
+                        "n": len(answers), "first": answers[0][0]}
+    return result
+
+
+def prompts_of(name: str) -> list[str]:
+    return (DATA / f"{SETS[name][0].split('.')[0]}.prompts.txt").read_text().splitlines()[:PROMPTS]
 
 
 def measure(name: str, overrides: list[str]) -> dict:
@@ -110,39 +145,49 @@ def measure(name: str, overrides: list[str]) -> dict:
     from desktune.models.builtin import builtin_folder
     from desktune.runs import RunDir
 
-    file, in_style = SETS[name]
-    data = DATA / file
-    prompts = (DATA / f"{file.split('.')[0]}.prompts.txt").read_text().splitlines()[:PROMPTS]
-    run, seconds = train(name, data, overrides)
-    answers = training_answers(data)
-    known_chars = set("".join(answers))
+    prompts = prompts_of(name)
+    run, seconds = train(name, DATA / SETS[name][0], overrides)
+    answers = [m["content"] for m in training_messages(DATA / SETS[name][0]) if m["role"] == "assistant"]
     tokenizer = AutoTokenizer.from_pretrained(builtin_folder("gemma-3-270m"))
     limit = 2 * max(len(tokenizer(a, add_special_tokens=False).input_ids) for a in answers)
-    result = {"set": name, "train_s": seconds, "limit": limit}
-    for path, answer in (("desktune", answers_desktune), ("peft", answers_peft)):
-        replies = answer(run, prompts, limit)
-        (run / f"answers-{path}.json").write_text(json.dumps(
-            [{"prompt": p, "answer": t, "ended": f} for p, (t, f) in zip(prompts, replies)], indent=1))
-        result[path] = {"ends": sum(f for _, f in replies), "style": sum(in_style(t) for t, _ in replies),
-                        "never_trained": sum(never_trained(t, known_chars) for t, _ in replies),
-                        "n": len(replies), "first": replies[0][0]}
+    replies = {"desktune": answers_desktune(run, prompts, limit), "peft": answers_peft(run, prompts, limit)}
+    result = {"set": name, "train_s": seconds, "limit": limit, **score(name, run, prompts, replies)}
     result["neutral_pct"] = evaluate(RunDir(run), n_samples=0)["neutral_perplexity_change_pct"]
     result["q8_0"] = export_passes(run)
     return result
 
 
+def rescore(name: str) -> None:
+    run = Path("runs") / f"own-{name}"
+    replies = {path: [(a["answer"], a["ended"]) for a in json.loads((run / f"answers-{path}.json").read_text())]
+               for path in ("desktune", "peft")}
+    print(f"| {name} | {answer_cells(score(name, run, prompts_of(name), replies))} |", flush=True)
+
+
+def answer_cells(r: dict) -> str:
+    d, p = r["desktune"], r["peft"]
+    chars = "".join(sorted(set(d["chars"] + p["chars"])))
+    limit = f" (limit {r['limit']})" if "limit" in r else ""
+    return (f"{d['ends']}/{d['n']} / {p['ends']}/{p['n']}{limit} | {d['untrained']} / {p['untrained']} | "
+            f"{d['new_chars']} / {p['new_chars']} ({chars!r}) | {d['style']}/{d['n']} / {p['style']}/{p['n']}")
+
+
 def main(argv: list[str]) -> None:
-    names = [a for a in argv if "=" not in a] or list(SETS)
+    names = [a for a in argv if "=" not in a and a != "--score"] or list(SETS)
     overrides = [a for a in argv if "=" in a]
-    print("| set | train s | ends by itself (desktune / PEFT) | never-trained tokens | style | q8_0 check | neutral ppl |")
-    print("|---|---|---|---|---|---|---|")
+    if "--score" in argv:
+        print("| set | ends by itself (desktune / PEFT) | untrained tokens | new characters | style |")
+        print("|---" * 5 + "|")
+        for name in names:
+            rescore(name)
+        return
+    print("| set | train s | ends by itself (desktune / PEFT) | untrained tokens | new characters | style | q8_0 check "
+          "| neutral ppl |\n|---|---|---|---|---|---|---|---|")
     for name in names:
         r = measure(name, overrides)
-        d, p = r["desktune"], r["peft"]
-        print(f"| {name} | {r['train_s']:.0f} | {d['ends']}/{d['n']} / {p['ends']}/{p['n']} (limit {r['limit']}) | "
-              f"{d['never_trained']} / {p['never_trained']} | {d['style']}/{d['n']} / {p['style']}/{p['n']} | "
+        print(f"| {name} | {r['train_s']:.0f} | {answer_cells(r)} | "
               f"{'passes' if r['q8_0'] else 'FAILS'} | {r['neutral_pct']:+.1f}% |", flush=True)
-        print(f"  first answer: {d['first'][:300]!r}", flush=True)
+        print(f"  first answer: {r['desktune']['first'][:300]!r}", flush=True)
 
 
 if __name__ == "__main__":
