@@ -46,7 +46,7 @@ class TrainConfig:
                            "256-token rows and gradient checkpointing (a little slower)")
     fsdp: bool = opt(False, "launched as several processes, method=full: shard weights, gradients and optimizer "
                      "state across them (torch FSDP2) instead of a whole copy on each")
-    lr: float = opt(0.0, "peak learning rate (0: auto, 1e-4 for LoRA/QLoRA, 2e-5 for a full fine-tune)")
+    lr: float = opt(0.0, "peak learning rate (0: auto, 2e-4 for LoRA/QLoRA, 2e-5 for a full fine-tune)")
     warmup: float = opt(0.05, "fraction of steps spent warming the learning rate up")
     min_lr_ratio: float = opt(0.1, "final learning rate as a fraction of the peak (cosine decay)")
     weight_decay: float = opt(0.0, "AdamW weight decay")
