@@ -85,12 +85,13 @@ def answers_peft(run: Path, prompts: list[str], limit: int) -> list[tuple[str, b
     return out
 
 
-def untrained_tokens(text: str, tokenizer, base: str) -> list[int]:
+def untrained_in(texts: list[str], tokenizer, base: str) -> set[int]:
+    """The ids in texts that are <unusedN> or whose row the base never trained (its embedding read once)."""
     from desktune.models.untrained import untrained_in_folder
 
-    ids = tokenizer(text, add_special_tokens=False).input_ids
+    ids = {i for t in texts for i in tokenizer(t, add_special_tokens=False).input_ids}
     unused = {i for i in ids if tokenizer.convert_ids_to_tokens(i).startswith("<unused")}
-    return sorted(set(untrained_in_folder(base, ids)) | unused)
+    return set(untrained_in_folder(base, ids)) | unused
 
 
 def new_chars(text: str, known_chars: set) -> set:
@@ -113,7 +114,7 @@ def training_messages(data: Path) -> list[dict]:
     return [m for where, row in rows for m in normalise(row, where)]
 
 
-def score(name: str, run: Path, prompts: list[str], replies: dict[str, list[tuple[str, bool]]]) -> dict:
+def score(name: str, replies: dict[str, list[tuple[str, bool]]]) -> dict:
     """Per path (desktune, peft): answers that ended, that hold an untrained token or a new character, in style."""
     from transformers import AutoTokenizer
 
@@ -122,13 +123,13 @@ def score(name: str, run: Path, prompts: list[str], replies: dict[str, list[tupl
     base = builtin_folder("gemma-3-270m")
     tokenizer = AutoTokenizer.from_pretrained(base)
     known_chars = set("".join(m["content"] for m in training_messages(DATA / SETS[name][0])))
+    untrained = untrained_in([t for answers in replies.values() for t, _ in answers], tokenizer, base)
     result = {}
     for path, answers in replies.items():
-        (run / f"answers-{path}.json").write_text(json.dumps(
-            [{"prompt": p, "answer": t, "ended": f} for p, (t, f) in zip(prompts, answers)], indent=1))
         strange = [new_chars(t, known_chars) for t, _ in answers]
         result[path] = {"ends": sum(f for _, f in answers), "style": sum(SETS[name][1](t) for t, _ in answers),
-                        "untrained": sum(bool(untrained_tokens(t, tokenizer, base)) for t, _ in answers),
+                        "untrained": sum(bool(untrained & set(tokenizer(t, add_special_tokens=False).input_ids))
+                                         for t, _ in answers),
                         "new_chars": sum(bool(c) for c in strange), "chars": "".join(sorted(set().union(*strange))),
                         "n": len(answers), "first": answers[0][0]}
     return result
@@ -151,7 +152,10 @@ def measure(name: str, overrides: list[str]) -> dict:
     tokenizer = AutoTokenizer.from_pretrained(builtin_folder("gemma-3-270m"))
     limit = 2 * max(len(tokenizer(a, add_special_tokens=False).input_ids) for a in answers)
     replies = {"desktune": answers_desktune(run, prompts, limit), "peft": answers_peft(run, prompts, limit)}
-    result = {"set": name, "train_s": seconds, "limit": limit, **score(name, run, prompts, replies)}
+    for path, answers in replies.items():
+        (run / f"answers-{path}.json").write_text(json.dumps(
+            [{"prompt": p, "answer": t, "ended": f} for p, (t, f) in zip(prompts, answers)], indent=1))
+    result = {"set": name, "train_s": seconds, "limit": limit, **score(name, replies)}
     result["neutral_pct"] = evaluate(RunDir(run), n_samples=0)["neutral_perplexity_change_pct"]
     result["q8_0"] = export_passes(run)
     return result
@@ -161,7 +165,7 @@ def rescore(name: str) -> None:
     run = Path("runs") / f"own-{name}"
     replies = {path: [(a["answer"], a["ended"]) for a in json.loads((run / f"answers-{path}.json").read_text())]
                for path in ("desktune", "peft")}
-    print(f"| {name} | {answer_cells(score(name, run, prompts_of(name), replies))} |", flush=True)
+    print(f"| {name} | {answer_cells(score(name, replies))} |", flush=True)
 
 
 def answer_cells(r: dict) -> str:
