@@ -110,3 +110,43 @@ def test_fsdp_is_refused_for_an_adapter(tiny_models, data, tmp_path, capsys):
     assert main(["train", *args(tiny_models["llama"], data, tmp_path / "r", "train.fsdp=true")]) == 2
     assert "train.fsdp shards every trained weight" in capsys.readouterr().err
     assert not (tmp_path / "r").exists()
+
+
+COLLECTIVES = """
+import json, sys
+import torch, torch.distributed as dist
+from accelerate import Accelerator
+from desktune.train.distributed import any_process, even_rows, sum_over_processes
+
+accelerator = Accelerator(cpu=not torch.cuda.is_available())
+seen = []
+original = dist.all_reduce
+def recording(tensor, *args, **kwargs):
+    seen.append(str(tensor.device))
+    return original(tensor, *args, **kwargs)
+dist.all_reduce = recording
+rank = accelerator.process_index
+# the default device differs from the training device, as CPU does from CUDA on a GPU machine: a tensor made
+# without naming the device lands on meta, which no collective can send
+with torch.device("meta"):
+    rows, real = even_rows(["row"] * (rank + 1), accelerator)
+    result = {"rows": len(rows), "real": real, "any": any_process(rank == 1), "none": any_process(False),
+              "sum": sum_over_processes(accelerator, rank + 1.0, accelerator.device)}
+with open(f"{sys.argv[1]}/rank-{rank}.json", "w") as out:
+    json.dump({**result, "seen": seen, "device": str(torch.empty(0, device=accelerator.device).device)}, out)
+"""
+
+
+def test_collectives_send_tensors_on_the_training_device(tmp_path):
+    """NCCL refuses a CPU tensor; every collective's tensor must be on the device the process trains on."""
+    script = tmp_path / "collectives.py"
+    script.write_text(COLLECTIVES)
+    env = {**os.environ, "OMP_NUM_THREADS": "1", "CUDA_VISIBLE_DEVICES": ""}
+    done = subprocess.run([str(TORCHRUN), "--nproc_per_node", "2", str(script), str(tmp_path)], env=env,
+                          capture_output=True, text=True, timeout=300)
+    assert done.returncode == 0, (done.stdout + done.stderr)[-3000:]
+    results = [json.loads((tmp_path / f"rank-{rank}.json").read_text()) for rank in (0, 1)]
+    assert [(r["rows"], r["real"]) for r in results] == [(2, 1), (2, 2)]  # the busier process sets the count
+    assert all(r["any"] and not r["none"] and r["sum"] == 3.0 for r in results)
+    for r in results:
+        assert len(r["seen"]) >= 4 and set(r["seen"]) == {r["device"]}, r

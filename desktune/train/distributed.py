@@ -110,7 +110,7 @@ def even_rows(rows: list, accelerator) -> tuple[list, int]:
     busiest one: extra rows repeat the first and count for nothing. Returns (rows, how many are real)."""
     import torch.distributed as dist
 
-    most = torch.tensor(len(rows))
+    most = torch.tensor(len(rows), device=accelerator.device)  # NCCL refuses CPU tensors
     dist.all_reduce(most, op=dist.ReduceOp.MAX)
     return rows + [rows[0]] * (int(most) - len(rows)), len(rows)
 
@@ -121,6 +121,14 @@ def any_process(flag: bool) -> bool:
 
     if not dist.is_initialized():
         return flag
-    value = torch.tensor(int(flag))
+    value = torch.tensor(int(flag), device=training_device())
     dist.all_reduce(value, op=dist.ReduceOp.MAX)
     return bool(value)
+
+
+def training_device() -> torch.device:
+    """The device this process trains on (the Accelerator's): collectives need their tensors there, since NCCL
+    refuses CPU tensors and gloo takes them."""
+    from accelerate import PartialState
+
+    return PartialState().device
