@@ -24,6 +24,12 @@ class RunDir:
     model_dir = property(lambda self: self.path / "model")  # method=full: the whole tuned model instead
     summary = property(lambda self: self.path / "summary.json")
     samples = property(lambda self: self.path / "samples.md")
+    report_md = property(lambda self: self.path / "report.md")
+    loss_png = property(lambda self: self.path / "loss.png")
+    eval_json = property(lambda self: self.path / "eval.json")
+    tensorboard = property(lambda self: self.path / "tensorboard")
+    merged = property(lambda self: self.path / "merged")  # desktune merge's default output folder
+    export = property(lambda self: self.path / "export")  # desktune export's default output folder
     checkpoints = property(lambda self: self.path / "checkpoints")
     running_file = property(lambda self: self.path / "running.pid")
     failed_file = property(lambda self: self.path / "failed.json")

@@ -28,5 +28,5 @@ def run(argv: list[str]) -> int:
     print(f"tuned answers that ended by themselves: {r['tuned_finished']} of {len(r['samples'])}; with tokens this "
           f"base never learned: {r['tuned_with_untrained_tokens']}")
     print(samples_text(r["samples"][:3]))
-    print(f"written: {run_dir.path / 'eval.json'}, {run_dir.samples}")
+    print(f"written: {run_dir.eval_json}, {run_dir.samples}")
     return 0

@@ -18,18 +18,19 @@ def run(argv: list[str]) -> int:
     parser.add_argument("--overwrite", action="store_true", help="replace an existing output folder")
     parser.add_argument("--no-verify", action="store_true", help="skip the llama.cpp check")
     args = parser.parse_args(argv)
-    RunDir(args.run).require_model()
+    run_dir = RunDir(args.run)
+    run_dir.require_model()
 
-    from desktune.export.gguf_export import export_gguf
+    from desktune.export.gguf_export import MODELFILE, export_gguf
 
-    out = Path(args.out) if args.out else Path(args.run) / "export"
+    out = Path(args.out) if args.out else run_dir.export
     path, check = export_gguf(args.run, out, args.quant, args.overwrite, check=not args.no_verify)
-    print(f"GGUF: {path} ({path.stat().st_size / 1e6:.0f} MB)\nOllama: {out / 'Modelfile'}")
+    print(f"GGUF: {path} ({path.stat().st_size / 1e6:.0f} MB)\nOllama: {out / MODELFILE}")
     if check:
         print(f"checked with llama.cpp: {check.summary()}")
         for ours, theirs in check.pairs[:2]:
             print(f"  transformers: {ours!r}\n  llama.cpp:    {theirs!r}")
     else:
         print("not checked (--no-verify)")
-    print(f"try: cd {out} && ollama create my-model -f Modelfile && ollama run my-model")
+    print(f"try: cd {out} && ollama create my-model -f {MODELFILE} && ollama run my-model")
     return 0

@@ -17,6 +17,6 @@ def run(argv: list[str]) -> int:
 
     from desktune.export.merge import merge
 
-    out = merge(run_dir, Path(args.out) if args.out else run_dir.path / "merged", args.overwrite)
+    out = merge(run_dir, Path(args.out) if args.out else run_dir.merged, args.overwrite)
     print(f"merged model: {out}\ntry: desktune chat {out}")
     return 0

@@ -17,5 +17,5 @@ def run(argv: list[str]) -> int:
     from desktune.report.summary import write_report
 
     write_report(run_dir)
-    print(f"written: {run_dir.path / 'report.md'}, {run_dir.path / 'loss.png'}")
+    print(f"written: {run_dir.report_md}, {run_dir.loss_png}")
     return 0

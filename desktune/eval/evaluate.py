@@ -45,7 +45,7 @@ def evaluate(run, data_file: str | None = None, n_samples: int = 8, max_new_toke
     }
     base_ppl, tuned_ppl = (result["neutral_text"][k]["perplexity"] for k in ("base", "tuned"))
     result["neutral_perplexity_change_pct"] = 100 * (tuned_ppl / base_ppl - 1)
-    run.write_json(run.path / "eval.json", result)
+    run.write_json(run.eval_json, result)
     return result
 
 

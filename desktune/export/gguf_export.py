@@ -11,6 +11,10 @@ from desktune.files import refuse_taken_output, replaced_folder
 from desktune.infer.generate import load_for_chat
 
 
+# the export folder beside the GGUF: the Ollama recipe and llama.cpp's verdict
+MODELFILE, VERDICT = "Modelfile", "verify.json"
+
+
 class ExportCheckFailed(DesktuneError):
     pass
 
@@ -28,13 +32,13 @@ def export_gguf(source: str, out: Path, quant: str, overwrite: bool = False, che
         result = verify(path, model, chat, quant) if check else None
         stops = chat.stop_tokens
         context = model.config.max_position_embeddings
-        (tmp / "Modelfile").write_text(modelfile(name, chat.name, stops, min(context, 8192)))
+        (tmp / MODELFILE).write_text(modelfile(name, chat.name, stops, min(context, 8192)))
         if result:
             verdict = result.__dict__ | {"passed": result.passed, "meets_targets": result.meets_targets}
-            (tmp / "verify.json").write_text(json.dumps(verdict, indent=2) + "\n")
+            (tmp / VERDICT).write_text(json.dumps(verdict, indent=2) + "\n")
     if result and not result.passed:
         raise ExportCheckFailed(f"llama.cpp does not reproduce the model from {out / name}: {result.summary()}",
-                                "see verify.json (transformers' and llama.cpp's answers side by side); a coarser "
+                                f"see {VERDICT} (transformers' and llama.cpp's answers side by side); a coarser "
                                 "--quant than f16 may round a small fine-tune away (use q8_0 or f16); if f16 fails, "
                                 "report the model type")
     return out / name, result

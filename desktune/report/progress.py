@@ -15,7 +15,7 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn
 class Reporter:
     def __init__(self, run, total_steps: int, report_to: str = "none"):
         self.run, self.total = run, total_steps
-        self.tensorboard = _tensorboard_writer(run.path / "tensorboard") if report_to == "tensorboard" else None
+        self.tensorboard = _tensorboard_writer(run.tensorboard) if report_to == "tensorboard" else None
         self.console = Console(highlight=False)
         self.started = time.perf_counter()
         self.metrics = open(run.metrics, "a", encoding="utf-8")

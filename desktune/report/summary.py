@@ -10,9 +10,9 @@ def write_report(run) -> None:
     data = run.read_json(run.data_json)
     metrics, _ = run.read_metrics()
     if metrics:
-        plot_run(metrics, run.path / "loss.png", f"{summary.get('model', run.path.name)}: {run.path.name}",
+        plot_run(metrics, run.loss_png, f"{summary.get('model', run.path.name)}: {run.path.name}",
                  summary.get("eval_loss_start"))
-    write_atomic(run.path / "report.md", _markdown(run, summary, data, metrics))
+    write_atomic(run.report_md, _markdown(run, summary, data, metrics))
 
 
 def _markdown(run, s: dict, d: dict, metrics: list[dict]) -> str:
@@ -35,7 +35,7 @@ def _markdown(run, s: dict, d: dict, metrics: list[dict]) -> str:
                       f"{s.get('best_step')}) → end {_f(evals[-1] if evals else None)}"),
     ]
     lines += ["| | |", "|---|---|"] + [f"| {k} | {v} |" for k, v in rows if v is not None]
-    lines += ["", "![loss](loss.png)", ""]
+    lines += ["", f"![loss]({run.loss_png.name})", ""]
     if run.samples.exists():
         lines += [run.samples.read_text()]
     return "\n".join(lines) + "\n"

@@ -76,7 +76,7 @@ def create_app(root: Path, token: str | None = None, local: bool = True, max_mod
 
     @app.get("/api/runs/{name}/loss.png")
     async def loss_png(name: str):
-        png = catalog.run(name).path / "loss.png"
+        png = catalog.run(name).loss_png
         if not png.exists():
             raise Refused("no loss.png yet: it is written when the run ends", 404)
         return FileResponse(png)

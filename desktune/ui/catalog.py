@@ -25,7 +25,7 @@ class Catalog:
         """Every file the page reads from a run resolves inside the runs folder (a symlink may not lead out)."""
         real_root = self.root.resolve()
         for path in (run.config, run.summary, run.metrics, run.data_json, run.plan_json, run.samples,
-                     run.failed_file, run.path / "report.md", run.path / "loss.png"):
+                     run.failed_file, run.report_md, run.loss_png):
             if path.is_symlink() and not path.resolve().is_relative_to(real_root):
                 raise Refused(f"{run.path.name}/{path.name} leads outside the runs folder", 403)
 
@@ -55,7 +55,7 @@ class Catalog:
                 "data": run.read_json(run.data_json), "summary": run.read_json(run.summary),
                 "planned_memory_gb": plan.get("peak_memory_gb"),
                 "samples": run.samples.read_text() if run.samples.exists() else None,
-                "report": (run.path / "report.md").read_text() if (run.path / "report.md").exists() else None,
+                "report": run.report_md.read_text() if run.report_md.exists() else None,
                 "failed": run.read_json(run.failed_file).get("error")}
 
     def metrics(self, name: str, limit: int = 2000) -> dict:
