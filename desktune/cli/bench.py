@@ -42,8 +42,7 @@ def run(argv: list[str]) -> int:
 
 def _bench(cfg, config_path, overrides, against, args, work: Path) -> int:
     from desktune.bench.measure import measure_desktune, measure_recipe, rates, write_examples
-    from desktune.data.dataset import build_dataset
-    from desktune.data.template import ChatFormat
+    from desktune.data.dataset import prepare_data
     from desktune.hardware.detect import detect
     from desktune.hardware.precision import choose_precision
     from desktune.hardware.probe import matmul_gflops
@@ -53,8 +52,7 @@ def _bench(cfg, config_path, overrides, against, args, work: Path) -> int:
     if against and source.gguf_file:
         raise ConfigError("the TRL SFT recipe and the HF Trainer full fine-tune load transformers folders, not .gguf",
                           "convert once (desktune merge on a run, or transformers) and point model= at the folder")
-    chat = ChatFormat(load_tokenizer(source), cfg.data.template, load_model_config(source).model_type)
-    data = build_dataset(cfg.data, chat, cfg.train.seed)
+    chat, data = prepare_data(cfg, load_tokenizer(source), load_model_config(source).model_type)
     if not data.eval:
         raise DataError("the benchmark scores every recipe on held-out examples and this config holds none out",
                         "set data.eval to a file or a fraction such as 0.1")

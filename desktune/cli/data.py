@@ -2,6 +2,7 @@
 
 import argparse
 import json
+from dataclasses import replace
 
 from desktune.config import load_config
 from desktune.errors import DataError
@@ -19,21 +20,20 @@ def run(argv: list[str]) -> int:
     args = parser.parse_args(argv)
     cfg = load_config(None, args.overrides)
 
-    from desktune.data.dataset import describe, load_examples
-    from desktune.data.template import ChatFormat
+    from desktune.data.dataset import prepare_data
     from desktune.models.load import load_model_config, load_tokenizer, resolve
     from desktune.models.untrained import before_training
 
     source = resolve(args.model or cfg.model)
-    chat = ChatFormat(load_tokenizer(source), cfg.data.template, load_model_config(source).model_type)
-    cfg.data.skip_invalid = True  # collect every problem, then decide
-    examples, stats = load_examples(args.file, chat, cfg.data)
-    report = describe(examples, [], chat, stats)
+    # the file as training would read it, all of it (nothing held out), every problem collected, then decided on
+    cfg.data = replace(cfg.data, train=args.file, eval="0", skip_invalid=True)
+    chat, data = prepare_data(cfg, load_tokenizer(source), load_model_config(source).model_type)
+    report = data.stats
     report["untrained_tokens"] = before_training(cfg.untrained_tokens, cfg.method, source.path, chat.tokenizer,
-                                                 (e.encoded.ids for e in examples), chat.end_of_turn)
+                                                 (e.encoded.ids for e in data.train), chat.end_of_turn)
     print(json.dumps(report, indent=2) if args.json else _text(report))
-    if stats["skipped_invalid"] and not args.skip_invalid:
-        raise DataError(f"{stats['skipped_invalid']} invalid rows, the first: {stats['problems'][0]}",
+    if report["skipped_invalid"] and not args.skip_invalid:
+        raise DataError(f"{report['skipped_invalid']} invalid rows, the first: {report['problems'][0]}",
                         "fix those rows, or pass --skip-invalid (data.skip_invalid=true when training)")
     return 0
 

@@ -34,8 +34,7 @@ def run(argv: list[str]) -> int:
                           f"{facts.kind}", "use method=lora here, or plan for a GPU: --device cuda:24GB")
     precision, why = _precision(cfg.train.precision, facts)
 
-    from desktune.data.dataset import build_dataset
-    from desktune.data.template import ChatFormat
+    from desktune.data.dataset import prepare_data
     from desktune.models.load import load_model_config, load_tokenizer, resolve
     from desktune.models.untrained import before_training
     from desktune.plan.fit import launch_hint
@@ -43,8 +42,7 @@ def run(argv: list[str]) -> int:
 
     source = resolve(cfg.model)
     model_config = load_model_config(source)
-    chat = ChatFormat(load_tokenizer(source), cfg.data.template, model_config.model_type)
-    data = build_dataset(cfg.data, chat, cfg.train.seed)
+    chat, data = prepare_data(cfg, load_tokenizer(source), model_config.model_type)
     plan = make_plan(cfg, model_config, data.train, facts, precision, args.processes, device)
     untrained = before_training(cfg.untrained_tokens, cfg.method, source.path, chat.tokenizer,
                                 (e.encoded.ids for e in data.train), chat.end_of_turn)

@@ -103,6 +103,13 @@ def build_dataset(data_cfg, chat: ChatFormat, seed: int) -> Dataset:
     return Dataset(train, eval_examples, describe(train, eval_examples, chat, train_stats))
 
 
+def prepare_data(cfg, tokenizer, model_type: str) -> tuple[ChatFormat, Dataset]:
+    """The chat format and the encoded examples: the one sequence train, plan, bench and data check all run,
+    so what they count and check is what training sees. Loading the tokenizer (models/) stays with the caller."""
+    chat = ChatFormat(tokenizer, cfg.data.template, model_type)
+    return chat, build_dataset(cfg.data, chat, cfg.train.seed)
+
+
 def describe(train: list[Example], eval_examples: list[Example], chat: ChatFormat, source: dict) -> dict:
     """Counts, a length histogram and one example with its trained tokens marked, for data.json."""
     lengths = [len(e.encoded.ids) for e in train]

@@ -13,7 +13,7 @@ from accelerate import Accelerator
 from accelerate.state import AcceleratorState
 
 from desktune.config.load import to_dict
-from desktune.data.dataset import build_dataset
+from desktune.data.dataset import prepare_data
 from desktune.data.pack import epoch_order, pack, steps_per_epoch
 from desktune.data.template import ChatFormat
 from desktune.files import replaced_folder
@@ -121,8 +121,7 @@ def _set_up(cfg, run) -> Training:
     tokenizer = load_tokenizer(source)
     model = load_model(source, **quantization_kwargs(cfg.method))
     token_ids = add_new_tokens(tokenizer, model, cfg.new_tokens)
-    chat = ChatFormat(tokenizer, cfg.data.template, model.config.model_type)
-    data = build_dataset(cfg.data, chat, cfg.train.seed)
+    chat, data = prepare_data(cfg, tokenizer, model.config.model_type)
     untrained, untrained_why = tokens_to_train(cfg.untrained_tokens, cfg.method, model, tokenizer,
                                                (e.encoded.ids for e in data.train), chat.end_of_turn)
     cfg.train.batch_size, batch_why = batch_size(cfg.train, len(data.train))
