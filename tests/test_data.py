@@ -214,3 +214,13 @@ def test_data_check_says_how_it_read_the_file(tmp_path, tiny_models, capsys):
     out = capsys.readouterr().out
     assert "read as       JSON Lines (by content; suffix '.txt')" in out and "examples      2 of 2 rows" in out
     assert "untrained     none: every chat marker" in out
+
+
+def test_data_check_reads_the_file_as_training_would(tmp_path, tiny_models, capsys):
+    path = write_jsonl(tmp_path / "d.jsonl", [FORMATS["messages"](q, a) for q, a in CONVERSATIONS * 5])
+    model = f"--model={tiny_models['gemma3']}"
+    assert main(["data", "check", str(path), "data.eval=0.5", model, "--json"]) == 0
+    report = json.loads(capsys.readouterr().out)
+    assert report["examples"] == report["train_examples"] == 10 and report["eval_examples"] == 0  # nothing held out
+    assert main(["data", "check", str(path), "data.max_length=0", model]) == 2
+    assert "error: data.max_length=0 must be positive" in capsys.readouterr().err  # training's own refusal
