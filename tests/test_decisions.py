@@ -1,6 +1,9 @@
 """Precision and method decisions for CUDA / MPS / CPU profiles, from injected device facts."""
 
+from importlib.util import find_spec
+
 import pytest
+import torch
 
 from desktune.errors import ConfigError
 from desktune.hardware.detect import DeviceFacts
@@ -39,10 +42,36 @@ def test_qlora_is_refused_off_cuda_with_the_reason(facts):
         check_method("qlora", facts)
 
 
+@pytest.mark.parametrize("facts", [AMPERE, TURING, M1, SAPPHIRE, OLD_CPU], ids=lambda f: f.name)
+def test_qlora_off_cuda_is_the_only_refusal(facts):
+    refused = set()
+    for method in ("lora", "qlora", "full"):
+        try:
+            check_method(method, facts)
+        except ConfigError as e:
+            refused.add(method)
+            if facts.kind == "cuda":  # only the missing package can refuse qlora on CUDA
+                assert "needs the bitsandbytes package" in e.message and find_spec("bitsandbytes") is None
+    assert refused - {"qlora"} == set()
+    assert ("qlora" in refused) == (facts.kind != "cuda" or find_spec("bitsandbytes") is None)
+
+
 @pytest.mark.parametrize("method", ["lora", "full"])
-@pytest.mark.parametrize("facts", [AMPERE, M1, OLD_CPU])
-def test_lora_and_full_run_everywhere(method, facts):
+@pytest.mark.parametrize("facts", [AMPERE, M1, OLD_CPU], ids=lambda f: f.name)
+def test_lora_and_full_are_ready_to_train_in_each_devices_precision(method, facts, tiny_models):
+    """An adapter trains only its LoRA weights, in fp32 whatever the device computes in; full trains every weight."""
+    from desktune.config.schema import LoraConfig
+    from desktune.models.load import load_model, resolve
+    from desktune.models.methods import prepare
+
     check_method(method, facts)
+    precision = choose_precision("auto", facts)[0]
+    model = prepare(load_model(resolve(str(tiny_models["llama"]))), method, LoraConfig(), precision)
+    trained = {n: p for n, p in model.named_parameters() if p.requires_grad}
+    if method == "full":
+        assert len(trained) == len(list(model.parameters())) > 0
+    else:
+        assert trained and all("lora_" in n and p.dtype == torch.float32 for n, p in trained.items())
 
 
 @pytest.mark.parametrize("processes,gpus,refused", [(2, 1, True), (8, 4, True), (2, 2, False), (1, 1, False),

@@ -69,9 +69,14 @@ def test_bad_run_folders(argv, message, tmp_path, capsys):
     assert message in err and "hint:" in err
 
 
-def test_generate_works_on_a_plain_model_folder(tiny_models, capsys):
+def test_generate_prints_the_greedy_answer_of_a_plain_model_folder(tiny_models, capsys):
+    from desktune.infer.generate import Sampling, generate, load_for_chat
+
     assert main(["generate", str(tiny_models["llama"]), "--prompt", "Hello", "--max-new-tokens", "4"]) == 0
-    assert capsys.readouterr().out.strip()
+    printed = capsys.readouterr().out
+    model, chat = load_for_chat(str(tiny_models["llama"]))
+    reply = generate(model, chat, [{"role": "user", "content": "Hello"}], Sampling(max_new_tokens=4))
+    assert len(reply.ids) == 4 and printed.strip() == reply.text  # the answer alone: no prompt, no end token
 
 
 def read_until(fd, marker: bytes, timeout=60.0) -> bytes:

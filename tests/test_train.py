@@ -61,8 +61,16 @@ def test_existing_run_folder_is_not_overwritten(tiny_run, capsys):
 
 
 def test_generate_answers_with_the_adapter(tiny_run, capsys):
+    from desktune.infer.generate import Sampling, base_model, generate, load_run
+
     assert main(["generate", str(tiny_run[0]), "--prompt", "Why is the sky blue?", "--max-new-tokens", "8"]) == 0
-    assert capsys.readouterr().out.strip()
+    printed = capsys.readouterr().out.strip()
+    model, chat = load_run(RunDir(tiny_run[0]))
+    messages = [{"role": "user", "content": "Why is the sky blue?"}]
+    tuned = generate(model, chat, messages, Sampling(max_new_tokens=8))
+    with base_model(model, None):
+        base = generate(model, chat, messages, Sampling(max_new_tokens=8))
+    assert printed == tuned.text != base.text  # the tuned model's greedy answer, not the base's
 
 
 @pytest.mark.parametrize("argv, message", [
