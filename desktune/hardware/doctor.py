@@ -8,7 +8,7 @@ from pathlib import Path
 from desktune.hardware.detect import DeviceFacts, device_memory
 from desktune.hardware.probe import dtype_trains, matmul_gflops
 
-MIN_FREE_DISK = 2e9
+MIN_FREE_DISK = 2e9  # bytes: checkpoints and an export of a small model
 
 
 @dataclass
@@ -20,7 +20,7 @@ class Check:
     needed: bool = True  # a failed optional check is a warning, not an error
 
 
-def run_checks(facts: DeviceFacts, output: Path) -> list[Check]:
+def run_checks(facts: DeviceFacts, output: Path, min_free_disk: float = MIN_FREE_DISK) -> list[Check]:
     import torch
 
     total, available = device_memory(facts.kind)
@@ -35,7 +35,7 @@ def run_checks(facts: DeviceFacts, output: Path) -> list[Check]:
                             "export PYTORCH_ENABLE_MPS_FALLBACK=1 (ops MPS lacks then run on the CPU)", needed=False))
         checks.append(Check("MPS fp16", True, "fp16 backward is unsafe on MPS: desktune never uses it"))
     checks.append(_bitsandbytes(facts))
-    checks.append(_disk(output))
+    checks.append(disk_check(output, min_free_disk))
     checks.append(_smoke_test(facts))
     return checks
 
@@ -62,12 +62,13 @@ def _bitsandbytes(facts: DeviceFacts) -> Check:
                  needed=False)
 
 
-def _disk(output: Path) -> Check:
+def disk_check(output: Path, min_free: float) -> Check:
+    """At least min_free bytes free where runs will be written (output, or its nearest existing parent)."""
     folder = output
     while not folder.exists():
         folder = folder.parent
     free = shutil.disk_usage(folder).free
-    return Check("disk", free > MIN_FREE_DISK, f"{free / 1e9:.1f} GB free at {folder}",
+    return Check("disk", free >= min_free, f"{free / 1e9:.1f} GB free at {folder} (needs {min_free / 1e9:g} GB)",
                  "free some space: checkpoints and exports need a few GB")
 
 
