@@ -14,6 +14,7 @@ from safetensors.torch import load_file
 
 from conftest import example_rows, write_jsonl
 from desktune.cli import main
+from desktune.data.schedule import Schedule
 
 STEPS = 12
 
@@ -157,3 +158,12 @@ def test_resume_refuses_changed_data(tiny_models, data_file, tmp_path, capsys):
     data.write_text(data_file.read_text().replace("Ahoy", "Hello"))
     assert main(["train", *args, "--resume"]) == 2
     assert "changed since the checkpoint: the training or eval data" in capsys.readouterr().err
+
+
+def test_the_schedule_keeps_the_order_checkpoints_were_made_with():
+    """A checkpoint stores its step, not the order: each epoch's order must stay what it was when it was saved."""
+    schedule = Schedule(10, 4, seed=7)
+    assert schedule.per_epoch == 3 and schedule.total(2.5) == 8 and schedule.total(2.5, max_steps=5) == 5
+    assert [schedule.batch(k) for k in range(6)] == [[0, 6, 9, 7], [5, 1, 4, 8], [3, 2],  # epoch 0
+                                                     [5, 9, 0, 1], [7, 6, 8, 4], [3, 2]]  # epoch 1
+    assert schedule.batch(1) == [5, 1, 4, 8], "going back an epoch (a resume) gives the same batch"

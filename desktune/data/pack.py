@@ -1,4 +1,4 @@
-"""Group examples into optimizer steps and pack each step into rows of at most N tokens.
+"""Pack a step's examples into rows of at most N tokens (which examples form a step: desktune.data.schedule).
 
 A packed row keeps, per token, which example it came from (doc id) and its position within that
 example, so attention can be kept inside examples. targets[t] is the token the model must predict
@@ -8,7 +8,6 @@ Rows are padded to a multiple of PAD_MULTIPLE tokens (the padding is one more "e
 trains): CPU bf16 kernels cache per input shape, and unbounded distinct lengths grew memory step by step.
 """
 
-import random
 from dataclasses import dataclass
 
 import torch
@@ -61,13 +60,3 @@ def _row(encs: list, pad_id: int) -> Row:
     as_row = lambda xs: torch.tensor([xs], dtype=torch.long)  # noqa: E731
     return Row(as_row(ids), as_row(targets), as_row(positions), torch.tensor(docs, dtype=torch.long), n_real)
 
-
-def epoch_order(n: int, seed: int, epoch: int) -> list[int]:
-    """The example order of one epoch: a pure function of seed and epoch, so a resume can recompute it."""
-    order = list(range(n))
-    random.Random(seed * 1_000_003 + epoch).shuffle(order)
-    return order
-
-
-def steps_per_epoch(n_examples: int, batch_size: int) -> int:
-    return max(1, -(-n_examples // batch_size))

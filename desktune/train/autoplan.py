@@ -2,6 +2,7 @@
 
 import math
 
+from desktune.data.schedule import Schedule
 from desktune.plan.device import DeviceProfile
 from desktune.plan.estimate import Job, Shape
 from desktune.plan.fit import Plan, fit
@@ -30,14 +31,14 @@ def make_plan(cfg, model_config, train_examples: list, facts, precision: str, pr
     lengths = [len(e.encoded.ids) for e in train_examples] or [1]
     trained = sum(sum(e.encoded.trained) for e in train_examples)
     batch, _ = batch_size(cfg.train, len(lengths))
-    per_epoch = max(1, -(-len(lengths) // batch))
-    steps = cfg.train.max_steps or math.ceil(cfg.train.epochs * per_epoch)
+    schedule = Schedule(len(lengths), batch, cfg.train.seed)
+    steps = schedule.total(cfg.train.epochs, cfg.train.max_steps)
     targets = () if cfg.lora.targets == "all-linear" else tuple(t.strip() for t in cfg.lora.targets.split(","))
     job = Job(cfg.method, precision, 0, trained / sum(lengths), cfg.lora.r, targets)
     if cfg.train.fsdp and cfg.method == "full":
         job.shards = processes
     tokens_per_step = sum(lengths) / len(lengths) * batch / processes
-    largest = largest_step(lengths, batch, cfg.train.seed, min(steps, per_epoch)) / processes
+    largest = largest_step(lengths, schedule, min(steps, schedule.per_epoch)) / processes
     return fit(Shape.from_config(model_config), job, device.kind, device.usable, device.gflops, max(lengths),
                tokens_per_step, steps, cfg.train.micro_batch_tokens, cfg.train.gradient_checkpointing,
                cfg.train.low_memory, largest_step=largest)
@@ -55,9 +56,6 @@ def batch_size(train, n_examples: int) -> tuple[int, str]:
                   f"about {MIN_STEPS} updates to learn its answers' form and end")
 
 
-def largest_step(lengths: list[int], batch_size: int, seed: int, steps: int) -> int:
-    """Tokens of the biggest of the first epoch's steps (the order desktune.data.pack.epoch_order gives)."""
-    from desktune.data.pack import epoch_order
-
-    order = epoch_order(len(lengths), seed, 0)
-    return max(sum(lengths[i] for i in order[s * batch_size:(s + 1) * batch_size]) for s in range(steps))
+def largest_step(lengths: list[int], schedule: Schedule, steps: int) -> int:
+    """Tokens of the biggest of the first `steps` steps, in the order training takes them."""
+    return max(sum(lengths[i] for i in schedule.batch(s)) for s in range(steps))

@@ -14,7 +14,8 @@ from accelerate.state import AcceleratorState
 
 from desktune.config.load import to_dict
 from desktune.data.dataset import prepare_data
-from desktune.data.pack import epoch_order, pack, steps_per_epoch
+from desktune.data.pack import pack
+from desktune.data.schedule import Schedule
 from desktune.data.template import ChatFormat
 from desktune.files import replaced_folder
 from desktune.hardware.detect import detect, peak_memory_gb
@@ -78,7 +79,7 @@ class Training:
     optimizer: object
     decisions: dict
     meta: dict
-    per_epoch: int
+    schedule: Schedule  # which examples form each step
     total: int
     eval_rows: list
     state: TrainState = field(default_factory=TrainState)
@@ -136,19 +137,19 @@ def _set_up(cfg, run) -> Training:
     model.train()
     params, loss_fn, optimizer = _optimizer(cfg, model, accelerator, sharded)
 
-    per_epoch = steps_per_epoch(len(data.train), cfg.train.batch_size)
-    total = cfg.train.max_steps or math.ceil(cfg.train.epochs * per_epoch)
+    schedule = Schedule(len(data.train), cfg.train.batch_size, cfg.train.seed)
+    total = schedule.total(cfg.train.epochs, cfg.train.max_steps)
     eval_rows = pack([e.encoded for e in data.eval], cfg.train.micro_batch_tokens, cfg.data.packing,
                      tokenizer.pad_token_id or 0)
     processes = f" x {accelerator.num_processes} processes" if accelerator.num_processes > 1 else ""
     decisions = {"device": f"{facts.kind} ({facts.name}){processes}", "precision": f"{precision}: {precision_why}",
                  "template": chat.name, "untrained_tokens": untrained_why, "lr": f"{cfg.train.lr:g} ({lr_why})",
                  "batch_size": f"{cfg.train.batch_size} ({batch_why})",
-                 "steps": f"{total} ({per_epoch} per epoch, {len(data.train)} examples)",
+                 "steps": f"{total} ({schedule.per_epoch} per epoch, {len(data.train)} examples)",
                  "micro_batch_tokens": plan.row_tokens_why, "gradient_checkpointing": plan.checkpointing_why}
     meta = {"config": _resolved_config(cfg, run, precision, chat.name), "data_fingerprint": _fingerprint(data)}
     return Training(cfg, run, accelerator, facts.kind, precision, model, tokenizer, chat, data, plan, sharded, params,
-                    loss_fn, optimizer, decisions, meta, per_epoch, total, eval_rows)
+                    loss_fn, optimizer, decisions, meta, schedule, total, eval_rows)
 
 
 def _choose_lr(cfg) -> str:
@@ -226,9 +227,7 @@ def _step(t: Training) -> dict:
     """One optimizer step over the next batch; returns its metrics record."""
     cfg, state, accelerator, device = t.cfg, t.state, t.accelerator, t.accelerator.device
     started = time.perf_counter()
-    epoch, index = divmod(state.step, t.per_epoch)
-    order = epoch_order(len(t.data.train), cfg.train.seed, epoch)
-    batch = [t.data.train[i].encoded for i in order[index * cfg.train.batch_size:(index + 1) * cfg.train.batch_size]]
+    batch = [t.data.train[i].encoded for i in t.schedule.batch(state.step)]
     mine = my_share(batch, accelerator)
     weight = 1.0 if mine else 0.0  # a process with no example this step still joins the gradient exchange
     rows = pack(mine or batch[:1], cfg.train.micro_batch_tokens, cfg.data.packing, t.tokenizer.pad_token_id or 0)
@@ -259,7 +258,7 @@ def _step(t: Training) -> dict:
     t.optimizer.zero_grad(set_to_none=True)
 
     state.step += 1
-    state.epoch = round(state.step / t.per_epoch, 3)
+    state.epoch = round(state.step / t.schedule.per_epoch, 3)
     state.tokens += real_tokens
     state.loss.append([state.step, loss])
     return {"step": state.step, "epoch": state.epoch, "tokens": state.tokens, "loss": loss, "lr": lr,
