@@ -137,6 +137,6 @@ def test_a_never_learned_token_in_an_answer_is_counted_not_hidden(tiny_models, t
     bias[300] = 1e4  # one of the planted never-learned rows
     model.get_output_embeddings().register_forward_hook(lambda module, args, out: out + bias)
     conversation = [{"role": "user", "content": "Hi"}, {"role": "assistant", "content": "Ahoy."}]
-    [record] = side_by_side(model, chat, [conversation], max_new_tokens=2)
+    [record] = side_by_side(model, chat, [conversation], str(folder), max_new_tokens=2)
     never = chat.tokenizer.convert_ids_to_tokens(300)
     assert record["tuned_untrained_tokens"] == [never] and record["tuned"] == chat.tokenizer.decode([300, 300]).strip()

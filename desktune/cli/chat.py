@@ -20,13 +20,14 @@ def run(argv: list[str]) -> int:
     parser.add_argument("--max-new-tokens", type=int, default=256)
     args = parser.parse_args(argv)
 
-    from desktune.infer.generate import Sampling, generate, load_for_chat, text_streamer
+    from desktune.infer.generate import Sampling, base_of, generate, load_for_chat, text_streamer
     from desktune.models.load import load_model, resolve
 
     RunDir(args.run).require_model()
     model, chat = load_for_chat(args.run)
-    if args.base and hasattr(model, "desktune_base"):  # a full fine-tune: talk to its base model instead
-        model, args.base = load_model(resolve(model.desktune_base)).eval(), False
+    base_ref = base_of(args.run)
+    if args.base and base_ref and not hasattr(model, "disable_adapter"):  # a full fine-tune: talk to its base instead
+        model, args.base = load_model(resolve(base_ref)).eval(), False
     elif args.base and not hasattr(model, "disable_adapter"):
         raise RunError(f"{args.run} is a plain model folder: there is no adapter to switch off", "drop --base")
     sampling = Sampling(args.max_new_tokens, args.temperature, args.top_p, args.repetition_penalty)

@@ -31,9 +31,10 @@ def evaluate(run, data_file: str | None = None, n_samples: int = 8, max_new_toke
     neutral_rows = pack(neutral, cfg.train.micro_batch_tokens)
 
     losses = {"tuned": _losses(model, rows, neutral_rows)}
-    with base_model(model):
+    with base_model(model, cfg.model):
         losses["base"] = _losses(model, rows, neutral_rows)
-    records = side_by_side(model, chat, [e.messages for e in examples if e.messages][:n_samples], max_new_tokens)
+    records = side_by_side(model, chat, [e.messages for e in examples if e.messages][:n_samples], cfg.model,
+                           max_new_tokens)
     write_samples(run.samples, records)
     result = {
         "examples": len(examples),

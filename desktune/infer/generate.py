@@ -38,26 +38,34 @@ def load_run(run):
     tokenizer = AutoTokenizer.from_pretrained(tuned)
     model = load_model(resolve(str(tuned) if run.is_full else cfg["model"]))
     chat = ChatFormat(tokenizer, cfg["data"]["template"], model.config.model_type)
-    if run.is_full:
-        model.desktune_base = cfg["model"]  # what base_model() swaps in for base-vs-tuned comparisons
-    else:
+    if not run.is_full:
         match_vocabulary(model, tokenizer)  # the run may have added tokens (new_tokens)
         model = load_adapter(model, str(run.adapter))
     model.eval()
     return model, chat
 
 
+def base_of(path) -> str | None:
+    """The model a run folder was tuned from (what base_model needs for a full fine-tune); None for a plain
+    model folder such as a merged model."""
+    from desktune.runs import RunDir
+
+    run = RunDir(path)
+    return run.read_config()["model"] if run.config.exists() else None
+
+
 @contextmanager
-def base_model(model):
-    """Inside, the model answers as its untuned base: the adapter off, or a full fine-tune's base weights in."""
+def base_model(model, base_ref: str | None):
+    """Inside, the model answers as its untuned base: the adapter off, or (a full fine-tune) the weights of
+    base_ref, the model it was tuned from, swapped in."""
     if hasattr(model, "disable_adapter"):
         with model.disable_adapter():
             yield
         return
-    if not hasattr(model, "desktune_base"):
+    if base_ref is None:
         raise DesktuneError("this is a plain model folder: there is no base to compare with", "use the run folder")
     tuned = {k: v.clone() for k, v in model.state_dict().items()}
-    model.load_state_dict(load_model(resolve(model.desktune_base)).state_dict())
+    model.load_state_dict(load_model(resolve(base_ref)).state_dict())
     torch.clear_autocast_cache()  # autocast keeps low-precision copies of trainable weights: drop the stale ones
     try:
         yield

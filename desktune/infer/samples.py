@@ -34,13 +34,15 @@ def _eval_mode(model):
         model.train(was_training)
 
 
-def side_by_side(model, chat, conversations: list[list[dict]], max_new_tokens: int = 0) -> list[dict]:
-    """Greedy answers of the base model and the tuned one, per held-out prompt (0 tokens: answer_limit)."""
+def side_by_side(model, chat, conversations: list[list[dict]], base_ref: str | None,
+                 max_new_tokens: int = 0) -> list[dict]:
+    """Greedy answers of the base model and the tuned one, per held-out prompt (0 tokens: answer_limit).
+    base_ref: the model it was tuned from (see base_model)."""
     max_new_tokens = max_new_tokens or answer_limit(chat.tokenizer, conversations)
     sampling = Sampling(max_new_tokens=max_new_tokens)
     prompts = [prompt_of(m) for m in conversations]
     with _eval_mode(model):
-        with base_model(model):
+        with base_model(model, base_ref):
             base = [generate(model, chat, p, sampling) for p in prompts]
         tuned = [generate(model, chat, p, sampling) for p in prompts]
         never_learned = untrained_in_answer(model, {i for t in tuned for i in t.ids})
@@ -67,8 +69,9 @@ def samples_text(records: list[dict]) -> str:
     return "held-out prompts, base vs tuned (greedy; all of it in samples.md):\n" + "\n".join(shown)
 
 
-def compare_samples(model, chat, conversations: list[list[dict]], path, max_new_tokens: int = 0) -> str:
-    records = side_by_side(model, chat, conversations, max_new_tokens)
+def compare_samples(model, chat, conversations: list[list[dict]], base_ref: str | None, path,
+                    max_new_tokens: int = 0) -> str:
+    records = side_by_side(model, chat, conversations, base_ref, max_new_tokens)
     write_samples(path, records)
     return samples_text(records)
 

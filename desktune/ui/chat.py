@@ -43,7 +43,7 @@ def answer(loaded, messages: list[dict], sampling, base: bool, models_status):
     prompt = chat.tokenizer.decode(chat.prompt_ids(messages))
     yield event({"prompt": prompt, "template": chat.name, "models": models_status()}, "start")
     try:
-        for piece in stream_reply(loaded.model, chat, messages, sampling, base, loaded.lock):
+        for piece in stream_reply(loaded.model, chat, messages, sampling, base, loaded.lock, loaded.base_ref):
             if isinstance(piece, str):
                 yield event({"text": piece}, "token")
             else:
