@@ -17,6 +17,7 @@ class RunDir:
 
     config = property(lambda self: self.path / "config.yaml")
     data_json = property(lambda self: self.path / "data.json")
+    decisions_json = property(lambda self: self.path / "decisions.json")  # every 'auto' decided, and why
     plan_json = property(lambda self: self.path / "plan.json")
     metrics = property(lambda self: self.path / "metrics.jsonl")
     log = property(lambda self: self.path / "train.log")
@@ -100,10 +101,8 @@ class RunDir:
         return json.loads(path.read_text()) if path.exists() else {}
 
     def decisions(self) -> dict[str, str]:
-        """Every 'auto' decision and its reason, from the header of the resolved config.yaml."""
-        head = self.config.read_text().split("every 'auto' decided:\n", 1)[-1] if self.config.exists() else ""
-        pairs = [line[2:].split(": ", 1) for line in head.splitlines() if line.startswith("# ") and ": " in line]
-        return dict(pairs)
+        """Every 'auto' decision and its reason ({} for a run folder from before decisions.json)."""
+        return self.read_json(self.decisions_json)
 
     def overview(self) -> dict:
         """The fields of one row of `desktune runs`, unformatted."""

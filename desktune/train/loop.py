@@ -198,6 +198,7 @@ def _open_run(t: Training, resume: bool, overwrite: bool, allow_changes: bool) -
                  f"{len(t.data.train)} train / {len(t.data.eval)} eval examples, {t.total} steps"
                  + (f"; resuming after step {t.state.step}" if t.state.step else ""))
     if not t.plan.fits:
+        run.write_json(run.decisions_json, t.decisions)
         t.report.say(f"warning: the plan puts peak memory at {t.plan.peak / 1e9:.1f} GB, above the "
                      f"{t.plan.usable / 1e9:.1f} GB this device can give; if it runs out, try: "
                      + "; ".join(t.plan.advice))
@@ -359,6 +360,7 @@ def _write_resolved_config(run, resolved: dict, decisions: dict) -> None:
     run.write_yaml(run.config, resolved, header)
 
 
+    """config.yaml, its decisions repeated as comments for people (programs read decisions.json)."""
 def _method_text(cfg) -> str:
     if cfg.method == "full":
         return "full fine-tune"

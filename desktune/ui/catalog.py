@@ -24,8 +24,8 @@ class Catalog:
     def _inside(self, run: RunDir) -> None:
         """Every file the page reads from a run resolves inside the runs folder (a symlink may not lead out)."""
         real_root = self.root.resolve()
-        for path in (run.config, run.summary, run.metrics, run.data_json, run.plan_json, run.samples,
-                     run.failed_file, run.report_md, run.loss_png):
+        for path in (run.config, run.decisions_json, run.summary, run.metrics, run.data_json, run.plan_json,
+                     run.samples, run.failed_file, run.report_md, run.loss_png):
             if path.is_symlink() and not path.resolve().is_relative_to(real_root):
                 raise Refused(f"{run.path.name}/{path.name} leads outside the runs folder", 403)
 
