@@ -307,8 +307,6 @@ def _wrap_up(t: Training, samples: int, started: float) -> dict:
         return {}
     _final_tuned(t.model, t.tokenizer, run.model_dir if cfg.method == "full" else run.adapter,
                  run.checkpoints / "best", weights)
-    if cfg.method == "full":
-        t.model.desktune_base = cfg.model  # base_model() swaps these weights in for the base-vs-tuned samples
     summary = _summary(cfg, t.decisions, state, t.data, time.perf_counter() - started, t.kind)
     summary |= {"planned_peak_memory_gb": round(t.plan.peak / 1e9, 2),
                 "planned_seconds_per_step": round(t.plan.seconds_per_step, 2)}
@@ -320,7 +318,7 @@ def _wrap_up(t: Training, samples: int, started: float) -> dict:
     if samples and not t.sharded and any(e.messages for e in t.data.eval):
         with t.accelerator.autocast():
             chats = [e.messages for e in t.data.eval if e.messages][:samples]
-            t.report.say(compare_samples(t.model, t.chat, chats, run.samples))
+            t.report.say(compare_samples(t.model, t.chat, chats, cfg.model, run.samples))
     t.report.close()
     return summary
 
