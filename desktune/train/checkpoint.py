@@ -27,7 +27,7 @@ def save_checkpoint(folder: Path, model, optimizer, state: TrainState, meta: dic
     shutil.rmtree(tmp, ignore_errors=True)
     folder.mkdir(parents=True, exist_ok=True)
     _check_disk(folder, model)
-    save_tuned_weights(model, tmp, gathered[0] if gathered else None)
+    save_tuned_weights(model, tmp, gathered[0] if gathered else None, rows_as_lora=False)  # resumable form
     torch.save(gathered[1] if gathered else optimizer.state_dict(), tmp / "optimizer.pt")
     torch.save(rng_state(), tmp / "rng.pt")
     (tmp / "state.json").write_text(json.dumps({**state.to_dict(), **meta}, indent=2))

@@ -191,6 +191,7 @@ def _open_run(t: Training, resume: bool, overwrite: bool, allow_changes: bool) -
             run.trim_metrics(t.state.step)
         run.write_json(run.data_json, t.data.stats)
         run.write_json(run.plan_json, t.plan.to_dict())
+        run.write_json(run.decisions_json, t.decisions)
         _write_resolved_config(run, t.meta["config"], t.decisions)
 
     t.report = Reporter(run, t.total, cfg.train.report_to) if t.main else Silent()
@@ -198,7 +199,6 @@ def _open_run(t: Training, resume: bool, overwrite: bool, allow_changes: bool) -
                  f"{len(t.data.train)} train / {len(t.data.eval)} eval examples, {t.total} steps"
                  + (f"; resuming after step {t.state.step}" if t.state.step else ""))
     if not t.plan.fits:
-        run.write_json(run.decisions_json, t.decisions)
         t.report.say(f"warning: the plan puts peak memory at {t.plan.peak / 1e9:.1f} GB, above the "
                      f"{t.plan.usable / 1e9:.1f} GB this device can give; if it runs out, try: "
                      + "; ".join(t.plan.advice))
