@@ -354,11 +354,11 @@ def _resolved_config(cfg, run, precision: str, template: str) -> dict:
 
 
 def _write_resolved_config(run, resolved: dict, decisions: dict) -> None:
+    """config.yaml, its decisions repeated as comments for people (programs read decisions.json)."""
     header = "# resolved by desktune; every 'auto' decided:\n" + "".join(f"# {k}: {v}\n" for k, v in decisions.items())
     run.write_yaml(run.config, resolved, header)
 
 
-    """config.yaml, its decisions repeated as comments for people (programs read decisions.json)."""
 def _method_text(cfg) -> str:
     if cfg.method == "full":
         return "full fine-tune"
