@@ -79,8 +79,8 @@ def verify(gguf_path: Path, model, chat, quant: str) -> Check:
     return check
 
 
-def _transformers_greedy(model, ids: list[int]) -> list[int]:
-    """Greedy tokens, and at each step the gap between transformers' two best logits."""
+def _transformers_greedy(model, ids: list[int]) -> tuple[list[int], list[float]]:
+    """(greedy tokens, at each step the gap between transformers' two best logits)."""
     out, margins = [], []
     with torch.no_grad():  # no KV cache: 20 short forwards are cheap and leave nothing to get wrong
         for _ in range(NEW_TOKENS):
