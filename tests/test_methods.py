@@ -153,3 +153,34 @@ def test_auto_learning_rate_is_gentler_for_a_full_fine_tune(method, lr, tiny_mod
                  "train.max_steps=1", *TINY[1:]]) == 0
     config = (run / "config.yaml").read_text()
     assert yaml.safe_load(config)["train"]["lr"] == lr and "# lr: " in config and "auto" in config
+
+
+@pytest.mark.parametrize("arch", ["gemma3", "llama"])  # tied and untied output layers
+def test_trained_token_rows_are_saved_as_lora_that_plain_peft_runs_alike(arch, tiny_models, tmp_path):
+    from peft import PeftModel
+
+    from desktune.config.schema import LoraConfig
+    from desktune.models.adapters import add_lora, load_adapter, save_tuned_weights
+    from desktune.models.load import load_model, resolve
+
+    source = resolve(str(tiny_models[arch]))
+    trained = add_lora(load_model(source), LoraConfig(), token_ids=[6, 7])
+    with torch.no_grad():  # as training leaves them: LoRA and the two rows moved
+        for p in trained.parameters():
+            if p.requires_grad:
+                p.add_(0.1 * torch.randn_like(p))
+    save_tuned_weights(trained.eval(), tmp_path / "adapter")
+    save_tuned_weights(trained, tmp_path / "checkpoint", rows_as_lora=False)
+    saved = load_file(tmp_path / "adapter" / "adapter_model.safetensors")
+    assert not any("trainable_tokens" in k for k in saved) and any("lora_embedding_A" in k for k in saved)
+    assert any("trainable_tokens" in k for k in load_file(tmp_path / "checkpoint" / "adapter_model.safetensors"))
+    ids = torch.tensor([[1, 6, 9, 7, 6, 12]])
+    with torch.no_grad():
+        want = trained(ids).logits
+        plain = PeftModel.from_pretrained(load_model(source), tmp_path / "adapter").eval()
+        assert not any("token_adapter" in n for n, _ in plain.named_modules())  # no trainable-tokens forward
+        for folder in ("adapter", "checkpoint"):  # the new form, and the old one desktune still loads
+            ours = load_adapter(load_model(source), str(tmp_path / folder)).eval()
+            assert torch.allclose(ours(ids).logits, want, atol=1e-5)
+            assert torch.allclose(ours.merge_and_unload()(ids).logits, want, atol=1e-5)  # desktune merge, export
+        assert torch.allclose(plain(ids).logits, want, atol=1e-5)

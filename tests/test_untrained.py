@@ -140,3 +140,41 @@ def test_a_never_learned_token_in_an_answer_is_counted_not_hidden(tiny_models, t
     [record] = side_by_side(model, chat, [conversation], str(folder), max_new_tokens=2)
     never = chat.tokenizer.convert_ids_to_tokens(300)
     assert record["tuned_untrained_tokens"] == [never] and record["tuned"] == chat.tokenizer.decode([300, 300]).strip()
+
+
+@pytest.mark.parametrize("arch", ["gemma3", "llama"])  # tied and untied output layers
+def test_the_peft_internals_the_fast_rows_rely_on_are_still_there(arch, tiny_models):
+    """fast_token_rows reads private fields of PEFT's TrainableTokensLayer. A PEFT release that renames or
+    reshapes them must fail here, loudly, not make trained rows silently wrong."""
+    from peft.tuners.trainable_tokens.layer import TrainableTokensLayer
+
+    from desktune.config.schema import LoraConfig
+    from desktune.models.adapters import add_lora
+
+    model = add_lora(load_model(resolve(str(tiny_models[arch]))), LoraConfig(), token_ids=[5, 7])
+    layers = [m for m in model.modules() if isinstance(m, TrainableTokensLayer)]
+    assert len(layers) == 2, "PEFT no longer puts trainable tokens on both the embedding and the output layer"
+    for layer in layers:
+        problem = f"PEFT's TrainableTokensLayer changed ({type(layer.base_layer).__name__}): desktune's " \
+                  f"fast_token_rows (desktune/models/adapters.py) must follow it:"
+        fields = {"trainable_tokens_delta", "token_indices", "_get_embed_scale", "merged", "disable_adapters",
+                  "active_adapters", "base_layer"}
+        assert not (missing := [f for f in sorted(fields) if not hasattr(layer, f)]), f"{problem} missing {missing}"
+        name = layer.active_adapters
+        assert isinstance(name, list) and name == ["default"], f"{problem} active_adapters is {name!r}"
+        rows, ids = layer.trainable_tokens_delta["default"], layer.token_indices["default"]
+        assert isinstance(rows, torch.nn.Parameter) and rows.shape == (2, model.config.hidden_size), \
+            f"{problem} trainable_tokens_delta['default'] is {type(rows).__name__} {tuple(rows.shape)}, not the rows"
+        assert ids == [5, 7], f"{problem} token_indices['default'] is {ids!r}"
+        assert layer.merged is False and layer.disable_adapters is False, f"{problem} merged/disable_adapters"
+        assert isinstance(layer.base_layer, (torch.nn.Embedding, torch.nn.Linear)), f"{problem} base_layer"
+        scale = layer._get_embed_scale()
+        assert scale is None or isinstance(scale, torch.Tensor), f"{problem} _get_embed_scale() gave {scale!r}"
+        if arch == "gemma3" and isinstance(layer.base_layer, torch.nn.Embedding):
+            assert scale is not None, f"{problem} _get_embed_scale() lost Gemma's embedding scale"
+        with torch.no_grad():
+            rows.add_(torch.randn_like(rows))
+            x = torch.tensor([[1, 5, 9, 7]]) if isinstance(layer.base_layer, torch.nn.Embedding) \
+                else torch.randn(3, model.config.hidden_size)
+            ours, peft = layer(x), type(layer).forward(layer, x)
+        assert torch.allclose(ours, peft, atol=1e-5), f"{problem} the swapped rows no longer give PEFT's results"

@@ -1,4 +1,7 @@
-"""LoRA adapters through PEFT: which modules to adapt, wrap the model, load a saved adapter."""
+"""LoRA adapters through PEFT: which modules to adapt, wrap the model, save and load an adapter."""
+
+import json
+from pathlib import Path
 
 from desktune.errors import ConfigError
 
@@ -69,15 +72,107 @@ def _token_rows(model, token_ids: list[int]) -> dict | None:
 
 
 def load_adapter(model, adapter_dir: str):
+    """A saved adapter in either form of trained token rows (PEFT trainable tokens, or LoRA: rows_as_lora)."""
     from peft import PeftModel
 
-    return fast_token_rows(PeftModel.from_pretrained(model, adapter_dir))
+    return merge_shared_rows_once(fast_token_rows(PeftModel.from_pretrained(model, adapter_dir)))
 
 
-def save_tuned_weights(model, folder, weights: dict | None = None) -> None:
+def merge_shared_rows_once(model):
+    """A tied head's LoRA (rows_as_lora) updates the very matrix the embedding's LoRA updates: PEFT 0.21 would
+    merge the rows' change into it twice (peft#2777), so the head's merge only keeps PEFT's bookkeeping."""
+    from peft.tuners.lora import LoraLayer
+
+    embedding, head = model.get_input_embeddings(), model.get_output_embeddings()
+    if isinstance(embedding, LoraLayer) and isinstance(head, LoraLayer) and \
+            head.get_base_layer().weight is embedding.get_base_layer().weight:
+        head.merge = lambda safe_merge=False, adapter_names=None: head.merged_adapters.extend(
+            adapter_names or head.active_adapters)
+        head.unmerge = head.merged_adapters.clear
+    return model
+
+
+def save_tuned_weights(model, folder, weights: dict | None = None, rows_as_lora: bool = True) -> None:
     """The adapter (or a full fine-tune's model; weights: its state gathered from shards). Trained token rows
-    are in the adapter already: PEFT would otherwise store the whole resized embedding (670 MB for Gemma)."""
+    are in the adapter already: PEFT would otherwise store the whole resized embedding (670 MB for Gemma).
+    rows_as_lora: those rows saved as LoRA, which plain PEFT runs fast; False keeps the trainable-tokens form
+    training resumes from (checkpoints)."""
     extra = {"save_embedding_layers": False} if hasattr(model, "peft_config") else {}
     if weights is not None:
         extra["state_dict"] = weights
     model.save_pretrained(folder, **extra)
+    if rows_as_lora and weights is None and hasattr(model, "peft_config"):
+        _rows_as_lora(model, Path(folder))
+
+
+def _rows_as_lora(model, folder: Path) -> None:
+    """Rewrite the saved trained token rows as LoRA. k rows changed by D are the rank-k update onehot(ids)^T D:
+    LoRA on the embedding (A one-hot at the ids, B = D^T) and on the head (A = D, B one-hot), scale exactly 1.
+    PEFT runs LoRA without the vocab x hidden copy its trainable-tokens forward makes at every call (see
+    fast_token_rows). D is taken against the base rows as stored on disk, the rows a loader will add it to;
+    the adapter keeps PEFT's form where that cannot be exact: DoRA or rsLoRA scaling, rows the base file lacks
+    (tokens added by resizing start from random rows), a base that is not a local safetensors folder."""
+    import torch
+    from peft.tuners.trainable_tokens.layer import TrainableTokensLayer
+    from safetensors.torch import load_file, save_file
+
+    config = model.peft_config[model.active_adapter]
+    layers = {n: m for n, m in model.named_modules() if isinstance(m, TrainableTokensLayer) and not m.tied_adapter}
+    if not layers or config.use_dora or config.use_rslora or not isinstance(config.target_modules, (set, list)):
+        return
+    adapter = model.active_adapter
+    base = _base_rows(config.base_model_name_or_path, {_module_name(n): m.token_indices[adapter] for n, m in layers.items()})
+    if base is None:
+        return
+    saved = load_file(folder / "adapter_model.safetensors")
+    settings = json.loads((folder / "adapter_config.json").read_text())
+    names, patterns = set(settings["target_modules"]), {}
+    for name, layer in layers.items():
+        module, ids = _module_name(name), layer.token_indices[adapter]
+        rows, vocab = base[module]
+        change = saved.pop(f"{name}.trainable_tokens_delta").float() - rows
+        one_hot = torch.zeros(len(ids), vocab)
+        one_hot[torch.arange(len(ids)), torch.tensor(ids)] = 1
+        saved |= _lora_weights(name.removesuffix(".token_adapter"), layer.base_layer, one_hot, change)
+        names.add(module.rsplit(".", 1)[-1])
+        for tied in (n for n, m in model.named_modules() if isinstance(m, TrainableTokensLayer) and m.tied_adapter):
+            # a tied head: PEFT gives it the embedding's LoRA, transposed (ensure_weight_tying)
+            settings["ensure_weight_tying"] = True
+            patterns[_module_name(tied).rsplit(".", 1)[-1]] = len(ids)
+        patterns[module.rsplit(".", 1)[-1]] = len(ids)
+    settings["rank_pattern"] = (settings.get("rank_pattern") or {}) | patterns
+    settings["alpha_pattern"] = (settings.get("alpha_pattern") or {}) | patterns  # alpha / r = 1: the change as is
+    settings |= {"target_modules": sorted(names), "trainable_token_indices": None}
+    save_file({k: v.contiguous() for k, v in saved.items()}, folder / "adapter_model.safetensors",
+              metadata={"format": "pt"})
+    (folder / "adapter_config.json").write_text(json.dumps(settings, indent=2, sort_keys=True))
+
+
+def _lora_weights(prefix: str, base_layer, one_hot, change) -> dict:
+    import torch
+
+    if isinstance(base_layer, torch.nn.Embedding):
+        return {f"{prefix}.lora_embedding_A": one_hot, f"{prefix}.lora_embedding_B": change.T}
+    return {f"{prefix}.lora_A.weight": change, f"{prefix}.lora_B.weight": one_hot.T}
+
+
+def _module_name(peft_name: str) -> str:
+    """base_model.model.model.embed_tokens.token_adapter -> model.embed_tokens"""
+    return peft_name.removeprefix("base_model.model.").removesuffix(".token_adapter")
+
+
+def _base_rows(base: str, wanted: dict) -> dict | None:
+    """module -> (its rows at the wanted ids, its row count) as the base checkpoint stores them, read from a local
+    safetensors folder (None: not such a folder, or a module or id it lacks)."""
+    import torch
+    from safetensors import safe_open
+
+    found = {}
+    for f in sorted(Path(base).glob("*.safetensors")) if Path(base).is_dir() else []:
+        with safe_open(str(f), "pt") as weights:
+            for module in set(wanted) & {k.removesuffix(".weight") for k in weights.keys()}:
+                matrix = weights.get_slice(f"{module}.weight")
+                count = matrix.get_shape()[0]
+                if max(wanted[module]) < count:
+                    found[module] = torch.cat([matrix[i:i + 1] for i in wanted[module]]).float(), count
+    return found if set(found) == set(wanted) else None
