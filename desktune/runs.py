@@ -63,9 +63,10 @@ class RunDir:
         self.failed_file.unlink(missing_ok=True)
         write_atomic(self.running_file, str(os.getpid()))
 
-    def mark_failed(self, message: str) -> None:
+    def mark_failed(self, message: str, kind: str, step: int) -> None:
+        """failed.json: what stopped the run (the message, the exception's type) and at which step."""
         if self.path.is_dir():
-            self.write_json(self.failed_file, {"error": message})
+            self.write_json(self.failed_file, {"error": message, "type": kind, "step": step})
 
     def mark_stopped(self) -> None:
         self.running_file.unlink(missing_ok=True)

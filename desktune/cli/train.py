@@ -34,20 +34,10 @@ def run(argv: list[str]) -> int:
     from desktune.train.distributed import is_main_process
     from desktune.train.loop import train  # torch and transformers load only when training starts
 
-    writer = is_main_process()  # of several processes, only the main one writes the run folder
-    try:
-        train(cfg, run_dir, samples=args.samples, resume=args.resume, overwrite=args.overwrite,
-              allow_changes=args.allow_changes)
-    except KeyboardInterrupt:
-        raise  # a checkpoint was written: the run is resumable, not failed
-    except BaseException as e:
-        if writer:
-            run_dir.mark_failed(getattr(e, "message", None) or f"{type(e).__name__}: {e}")
-        raise
-    finally:
-        if writer:
-            run_dir.mark_stopped()
-    if not writer:
+    # a failure marks the run folder itself (failed.json, running.pid gone): train() does, whoever calls it
+    train(cfg, run_dir, samples=args.samples, resume=args.resume, overwrite=args.overwrite,
+          allow_changes=args.allow_changes)
+    if not is_main_process():  # of several processes, only the main one writes the run folder
         return 0
     write_report(run_dir)
     print(f"run folder: {run_dir.path}\ntry: desktune generate {run_dir.path} --prompt 'Hello!'")

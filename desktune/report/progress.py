@@ -58,9 +58,11 @@ class Reporter:
             self.live = None
 
     def close(self) -> None:
+        """Take the bar down and close every file; closing again does nothing."""
         self.end_steps()
         if self.tensorboard is not None:
             self.tensorboard.close()
+            self.tensorboard = None
         self.metrics.close()
         self.log_file.close()
 

@@ -72,10 +72,12 @@ def load_checkpoint(path: Path, model, optimizer, sharded=None) -> tuple[TrainSt
 
 
 def resume_from(folder: Path, model, optimizer, meta: dict, allow_changes: bool, sharded=None) -> TrainState:
-    """Restore the newest checkpoint in folder, refusing when the config or data changed since."""
+    """Restore the newest checkpoint in folder, refusing when the config or data changed since. None yet (the
+    run stopped before its first): training starts again from step 0."""
     path = latest_checkpoint(folder)
     if path is None:
-        raise RunError(f"{folder.parent} has no checkpoint to resume from", "start it again with --overwrite")
+        shutil.rmtree(folder / "best", ignore_errors=True)  # kept by evaluations of the lost steps
+        return TrainState()
     state, saved = load_checkpoint(path, model, optimizer, sharded)
     changes = differences(saved.get("config", {}), meta["config"])
     if saved.get("data_fingerprint") != meta["data_fingerprint"]:

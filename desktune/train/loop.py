@@ -50,10 +50,10 @@ from desktune.train.distributed import (
 from desktune.train.forward import RowLoss, loss_and_count
 from desktune.train.optim import lr_at, make_optimizer
 from desktune.train.safety import (
-    catch_ctrl_c,
+    ctrl_c_finishes_the_step,
     diverged,
+    failure_recorded,
     plain_out_of_memory,
-    release_ctrl_c,
 )
 from desktune.train.state import TrainState
 
@@ -84,7 +84,7 @@ class Training:
     total: int
     eval_rows: list
     state: TrainState = field(default_factory=TrainState)
-    report: object = None
+    report: object = field(default_factory=Silent)  # the Reporter once the run has started
 
     @property
     def main(self) -> bool:
@@ -97,12 +97,16 @@ class Training:
 
 def train(cfg, run, samples: int = 3, resume: bool = False, overwrite: bool = False,
           allow_changes: bool = False) -> dict:
-    """Fine-tune cfg.model on cfg.data into run (continuing its last checkpoint if resume); returns the summary."""
+    """Fine-tune cfg.model on cfg.data into run (continuing its last checkpoint if resume); returns the summary.
+    Whatever stops it once the run folder is open, its files are closed, running.pid removed, and failed.json
+    written (not for Ctrl-C); the checkpoints stay, so resume=True continues from the last one."""
     started = time.perf_counter()
     t = _set_up(cfg, run)
     _open_run(t, resume, overwrite, allow_changes)
-    _run_steps(t)
-    return _wrap_up(t, samples, started)
+    with failure_recorded(run if t.main else None, lambda: min(t.state.step + 1, t.total), lambda: t.report.close()):
+        _start(t)
+        _run_steps(t)
+        return _wrap_up(t, samples, started)
 
 
 def _set_up(cfg, run) -> Training:
@@ -177,18 +181,21 @@ def _optimizer(cfg, model, accelerator, sharded: bool) -> tuple[list, object, ob
 
 
 def _open_run(t: Training, resume: bool, overwrite: bool, allow_changes: bool) -> None:
-    """Make (or, resuming, reopen) the run folder, write what was decided, start the report."""
-    run, cfg = t.run, t.cfg
+    """Make the run folder, or, resuming, restore its last checkpoint (none: start again from step 0)."""
     if t.main and not resume:
-        run.create(overwrite)
+        t.run.create(overwrite)
     t.accelerator.wait_for_everyone()
     if resume:
-        t.state = resume_from(run.checkpoints, t.model, t.optimizer, t.meta, allow_changes,
+        t.state = resume_from(t.run.checkpoints, t.model, t.optimizer, t.meta, allow_changes,
                               t.loss_fn if t.sharded else None)
+
+
+def _start(t: Training) -> None:
+    """Mark the run running, write what was decided, start the report, measure the eval loss before training."""
+    run, cfg = t.run, t.cfg
     if t.main:
         run.mark_running()
-        if resume:
-            run.trim_metrics(t.state.step)
+        run.trim_metrics(t.state.step)  # resumed: the steps after the checkpoint are logged again
         run.write_json(run.data_json, t.data.stats)
         run.write_json(run.plan_json, t.plan.to_dict())
         run.write_json(run.decisions_json, t.decisions)
@@ -211,17 +218,16 @@ def _run_steps(t: Training) -> None:
     """Optimizer steps until the last one or an early stop; Ctrl-C writes a checkpoint, then stops."""
     # generating runs on the main process alone, which sharded weights do not allow
     looks = [e.messages for e in t.data.eval if e.messages and not t.sharded][: t.cfg.train.eval_samples]
-    interrupted = catch_ctrl_c()
-    while t.state.step < t.total and not t.state.stop_reason:
-        record = _step(t)
-        _evaluate(t, record, looks)
-        stop = any_process(interrupted()) if t.sharded else interrupted()  # sharded saves need every process
-        _checkpoint(t, stop)
-        if stop:
-            t.report.end_steps()
-            t.report.say(f"interrupted: checkpoint written at step {t.state.step}; continue with --resume")
-            raise KeyboardInterrupt
-    release_ctrl_c()
+    with ctrl_c_finishes_the_step() as interrupted:
+        while t.state.step < t.total and not t.state.stop_reason:
+            record = _step(t)
+            _evaluate(t, record, looks)
+            stop = any_process(interrupted()) if t.sharded else interrupted()  # sharded saves need every process
+            _checkpoint(t, stop)
+            if stop:
+                t.report.end_steps()
+                t.report.say(f"interrupted: checkpoint written at step {t.state.step}; continue with --resume")
+                raise KeyboardInterrupt
     t.report.end_steps()
 
 

@@ -1,14 +1,18 @@
 """Failing safely: Ctrl-C, device out-of-memory and a diverged loss, each as one clear outcome."""
 
 import signal
+from contextlib import contextmanager
+from typing import Callable
 
 import torch
 
 from desktune.errors import RunError
 
 
-def catch_ctrl_c():
-    """First Ctrl-C: finish the step, checkpoint, exit 130. A second one stops at once."""
+@contextmanager
+def ctrl_c_finishes_the_step():
+    """Inside, a first Ctrl-C asks to stop after this step (yields: was it pressed?); a second one stops at once.
+    On the way out, however it is left, Ctrl-C does again what it did before."""
     pressed = []
 
     def handler(signum, frame):
@@ -17,19 +21,38 @@ def catch_ctrl_c():
         pressed.append(True)
         print("\nCtrl-C: finishing this step and writing a checkpoint (again to stop at once)", flush=True)
 
+    before = signal.getsignal(signal.SIGINT)
     try:
         signal.signal(signal.SIGINT, handler)
     except ValueError:  # not the main thread: leave Ctrl-C as it is
-        pass
-    return lambda: bool(pressed)
-
-
-def release_ctrl_c() -> None:
-    """After the steps, Ctrl-C stops at once again."""
+        before = None
     try:
-        signal.signal(signal.SIGINT, signal.default_int_handler)
-    except ValueError:
-        pass
+        yield lambda: bool(pressed)
+    finally:
+        if before is not None:  # None too when a handler set outside Python was there: it cannot be put back
+            signal.signal(signal.SIGINT, before)
+
+
+@contextmanager
+def failure_recorded(run, step_at: Callable[[], int], close: Callable[[], None]):
+    """Whatever stops a run (an error, a diverged loss, Ctrl-C): close its files (close), mark it no longer
+    running and, for anything but Ctrl-C, write failed.json with the cause and step_at() (the step in progress).
+    run: None in processes that do not write the run folder. Checkpoints stay: --resume takes the last good one."""
+    failure = None
+    try:
+        yield
+    except KeyboardInterrupt:  # a checkpoint was written, or the last one stands: resumable, not failed
+        raise
+    except BaseException as e:
+        failure = e
+        raise
+    finally:
+        close()
+        if run is not None and failure is not None:
+            run.mark_failed(getattr(failure, "message", None) or f"{type(failure).__name__}: {failure}",
+                            type(failure).__name__, step_at())
+        if run is not None:
+            run.mark_stopped()
 
 
 class plain_out_of_memory:
