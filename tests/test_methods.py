@@ -162,6 +162,7 @@ def test_trained_token_rows_are_saved_as_lora_that_plain_peft_runs_alike(arch, t
     from desktune.config.schema import LoraConfig
     from desktune.models.adapters import add_lora, load_adapter, save_tuned_weights
     from desktune.models.load import load_model, resolve
+    from desktune.models.untrained import trained_rows
 
     source = resolve(str(tiny_models[arch]))
     trained = add_lora(load_model(source), LoraConfig(), token_ids=[6, 7])
@@ -181,6 +182,7 @@ def test_trained_token_rows_are_saved_as_lora_that_plain_peft_runs_alike(arch, t
         assert not any("token_adapter" in n for n, _ in plain.named_modules())  # no trainable-tokens forward
         for folder in ("adapter", "checkpoint"):  # the new form, and the old one desktune still loads
             ours = load_adapter(load_model(source), str(tmp_path / folder)).eval()
+            assert trained_rows(ours) == {6, 7}  # answers do not count these as never-learned tokens
             assert torch.allclose(ours(ids).logits, want, atol=1e-5)
             assert torch.allclose(ours.merge_and_unload()(ids).logits, want, atol=1e-5)  # desktune merge, export
         assert torch.allclose(plain(ids).logits, want, atol=1e-5)

@@ -39,9 +39,17 @@ def untrained_in_model(model, ids) -> list[int]:
 
 def untrained_in_answer(model, ids) -> list[int]:
     """The never-trained tokens an answer contains (rows an adapter trained are learned now)."""
+    return untrained_in_model(model, set(ids) - trained_rows(model))
+
+
+def trained_rows(model) -> set[int]:
+    """The rows an adapter trained: PEFT trainable tokens, or, saved as LoRA (models/adapters.py), the ids the
+    embedding LoRA's one-hot A picks out."""
     config = getattr(model, "peft_config", {}).get("default")
     trained = {i for rows in (getattr(config, "trainable_token_indices", None) or {}).values() for i in rows}
-    return untrained_in_model(model, set(ids) - trained)
+    for one_hot in getattr(model.get_input_embeddings(), "lora_embedding_A", {}).values():
+        trained |= set(one_hot.nonzero()[:, 1].tolist())
+    return trained
 
 
 def untrained_in_folder(folder: str, ids) -> list[int] | None:
