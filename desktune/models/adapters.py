@@ -81,6 +81,8 @@ def load_adapter(model, adapter_dir: str):
 def merge_shared_rows_once(model):
     """A tied head's LoRA (rows_as_lora) updates the very matrix the embedding's LoRA updates: PEFT 0.21 would
     merge the rows' change into it twice (peft#2777), so the head's merge only keeps PEFT's bookkeeping."""
+    import warnings
+
     from peft.tuners.lora import LoraLayer
 
     embedding, head = model.get_input_embeddings(), model.get_output_embeddings()
@@ -89,6 +91,7 @@ def merge_shared_rows_once(model):
         head.merge = lambda safe_merge=False, adapter_names=None: head.merged_adapters.extend(
             adapter_names or head.active_adapters)
         head.unmerge = head.merged_adapters.clear
+        warnings.filterwarnings("ignore", message=".*tie_word_embeddings=True` and the tied_target_modules")  # handled
     return model
 
 
@@ -136,9 +139,10 @@ def _rows_as_lora(model, folder: Path) -> None:
         saved |= _lora_weights(name.removesuffix(".token_adapter"), layer.base_layer, one_hot, change)
         names.add(module.rsplit(".", 1)[-1])
         for tied in (n for n, m in model.named_modules() if isinstance(m, TrainableTokensLayer) and m.tied_adapter):
-            # a tied head: PEFT gives it the embedding's LoRA, transposed (ensure_weight_tying)
+            # a tied head: PEFT gives it the embedding's LoRA, transposed (ensure_weight_tying); saved as PEFT does
             settings["ensure_weight_tying"] = True
             patterns[_module_name(tied).rsplit(".", 1)[-1]] = len(ids)
+            saved |= _lora_weights(tied.removesuffix(".token_adapter"), None, one_hot, change)
         patterns[module.rsplit(".", 1)[-1]] = len(ids)
     settings["rank_pattern"] = (settings.get("rank_pattern") or {}) | patterns
     settings["alpha_pattern"] = (settings.get("alpha_pattern") or {}) | patterns  # alpha / r = 1: the change as is
