@@ -166,13 +166,13 @@ def _module_name(peft_name: str) -> str:
 
 
 def _base_rows(base: str, wanted: dict) -> dict | None:
-    """module -> (its rows at the wanted ids, its row count) as the base checkpoint stores them, read from a local
-    safetensors folder (None: not such a folder, or a module or id it lacks)."""
+    """module -> (its rows at the wanted ids, its row count) as the base checkpoint stores them, read from its local
+    safetensors files (None: none here, or a module or id they lack)."""
     import torch
     from safetensors import safe_open
 
-    found = {}
-    for f in sorted(Path(base).glob("*.safetensors")) if Path(base).is_dir() else []:
+    found, folder = {}, _local_folder(base)
+    for f in sorted(Path(folder).glob("*.safetensors")) if folder else []:
         with safe_open(str(f), "pt") as weights:
             for module in set(wanted) & {k.removesuffix(".weight") for k in weights.keys()}:
                 matrix = weights.get_slice(f"{module}.weight")
@@ -180,3 +180,15 @@ def _base_rows(base: str, wanted: dict) -> dict | None:
                 if max(wanted[module]) < count:
                     found[module] = torch.cat([matrix[i:i + 1] for i in wanted[module]]).float(), count
     return found if set(found) == set(wanted) else None
+
+
+def _local_folder(base: str) -> str:
+    """A folder, or a hub id's snapshot already in the local cache ('' when it is not there)."""
+    if Path(base).is_dir():
+        return base
+    try:
+        from huggingface_hub import snapshot_download
+
+        return snapshot_download(base, local_files_only=True, allow_patterns=["*.safetensors", "*.json"])
+    except Exception:  # not a hub id, or not cached: the adapter keeps PEFT's trainable-tokens form
+        return ""
