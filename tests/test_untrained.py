@@ -114,6 +114,31 @@ def test_trained_rows_give_peft_s_results_and_gradients_without_its_full_matrix_
         assert torch.allclose(grads[0], grads[1], atol=1e-4)
 
 
+@pytest.mark.parametrize("arch", ["gemma3", "llama"])
+def test_a_training_step_with_trained_rows_never_builds_peft_s_merged_matrix(arch, tiny_models, monkeypatch):
+    """PEFT's head.weight merges the whole vocab x hidden matrix at each access: a step once read it, which made the
+    matrix (670 MB for Gemma) and 4x larger loss chunks at every step."""
+    from peft.tuners.trainable_tokens.layer import TrainableTokensLayer
+
+    from desktune.config.schema import LoraConfig
+    from desktune.data.pack import Row
+    from desktune.models.adapters import add_lora
+    from desktune.train.forward import causal_lm, head_trains, row_loss_sum
+
+    model = add_lora(load_model(resolve(str(tiny_models[arch]))), LoraConfig(), token_ids=[5, 7])
+    merges = []
+    merged = TrainableTokensLayer.get_merged_weights
+    monkeypatch.setattr(TrainableTokensLayer, "get_merged_weights", lambda *a: merges.append(1) or merged(*a))
+    ids = torch.tensor([[1, 5, 9, 7, 5, 3]])
+    row = Row(ids, torch.tensor([[-100, 9, 7, 5, 3, -100]]), torch.arange(6)[None], torch.zeros(6, dtype=torch.long), 6)
+    loss, count = row_loss_sum(model, row, "cpu")
+    loss.backward()
+    lm = causal_lm(model)
+    assert count == 4 and merges == [] and not head_trains(lm.get_output_embeddings(), lm.config.vocab_size)
+    full = load_model(resolve(str(tiny_models[arch])))
+    assert head_trains(full.get_output_embeddings(), full.config.vocab_size)  # a full fine-tune's head trains
+
+
 def test_data_check_and_plan_say_which_markers_will_train(tiny_models, tmp_path, capsys):
     folder, data = plant_untrained(tiny_models["llama"], tmp_path), end_of_turn_data(tmp_path)
     expected = "<start_of_turn>, <end_of_turn> never learned by this base; their rows will train (untrained_tokens=auto)"

@@ -53,11 +53,17 @@ def row_loss_sum(model, row: Row, device) -> tuple[torch.Tensor, int]:
     head = lm.get_output_embeddings()
     softcap = getattr(lm.config, "final_logit_softcapping", None)
     total = hidden.new_zeros((), dtype=torch.float32)
-    chunk = loss_chunk_rows(lm.config.vocab_size, getattr(getattr(head, "weight", None), "requires_grad", False))
+    chunk = loss_chunk_rows(lm.config.vocab_size, head_trains(head, lm.config.vocab_size))
     for start in range(0, keep.numel(), chunk):
         h, y = hidden[start:start + chunk], targets[start:start + chunk]
         total = total + checkpoint(_chunk_loss, h, y, head, softcap, use_reentrant=False)
     return total, keep.numel()
+
+
+def head_trains(head, vocab: int) -> bool:
+    """Whether the vocabulary projection's own matrix trains (a full fine-tune). Read from its parameters: the
+    `weight` of a head with PEFT trained token rows builds the whole merged vocab x hidden matrix at each access."""
+    return any(p.requires_grad and p.shape[0] == vocab for p in head.parameters())
 
 
 def _chunk_loss(hidden, targets, head, softcap):
