@@ -75,24 +75,7 @@ def load_adapter(model, adapter_dir: str):
     """A saved adapter in either form of trained token rows (PEFT trainable tokens, or LoRA: rows_as_lora)."""
     from peft import PeftModel
 
-    return merge_shared_rows_once(fast_token_rows(PeftModel.from_pretrained(model, adapter_dir)))
-
-
-def merge_shared_rows_once(model):
-    """A tied head's LoRA (rows_as_lora) updates the very matrix the embedding's LoRA updates: PEFT 0.21 would
-    merge the rows' change into it twice (peft#2777), so the head's merge only keeps PEFT's bookkeeping."""
-    import warnings
-
-    from peft.tuners.lora import LoraLayer
-
-    embedding, head = model.get_input_embeddings(), model.get_output_embeddings()
-    if isinstance(embedding, LoraLayer) and isinstance(head, LoraLayer) and \
-            head.get_base_layer().weight is embedding.get_base_layer().weight:
-        head.merge = lambda safe_merge=False, adapter_names=None: head.merged_adapters.extend(
-            adapter_names or head.active_adapters)
-        head.unmerge = head.merged_adapters.clear
-        warnings.filterwarnings("ignore", message=".*tie_word_embeddings=True` and the tied_target_modules")  # handled
-    return model
+    return fast_token_rows(PeftModel.from_pretrained(model, adapter_dir))
 
 
 def save_tuned_weights(model, folder, weights: dict | None = None, rows_as_lora: bool = True) -> None:
@@ -113,15 +96,17 @@ def _rows_as_lora(model, folder: Path) -> None:
     LoRA on the embedding (A one-hot at the ids, B = D^T) and on the head (A = D, B one-hot), scale exactly 1.
     PEFT runs LoRA without the vocab x hidden copy its trainable-tokens forward makes at every call (see
     fast_token_rows). D is taken against the base rows as stored on disk, the rows a loader will add it to;
-    the adapter keeps PEFT's form where that cannot be exact: DoRA or rsLoRA scaling, rows the base file lacks
-    (tokens added by resizing start from random rows), a base that is not a local safetensors folder."""
+    the adapter keeps PEFT's form where that cannot be exact: a head tied to the embedding (PEFT 0.21's
+    merge_and_unload would add the tied head's LoRA to the shared matrix a second time, peft#2777), DoRA or
+    rsLoRA scaling, rows the base file lacks (tokens added by resizing start from random rows), a base that is
+    not a local safetensors folder."""
     import torch
     from peft.tuners.trainable_tokens.layer import TrainableTokensLayer
     from safetensors.torch import load_file, save_file
 
     config = model.peft_config[model.active_adapter]
-    layers = {n: m for n, m in model.named_modules() if isinstance(m, TrainableTokensLayer) and not m.tied_adapter}
-    if not layers or config.use_dora or config.use_rslora or not isinstance(config.target_modules, (set, list)):
+    layers = {n: m for n, m in model.named_modules() if isinstance(m, TrainableTokensLayer)}
+    if not layers or any(m.tied_adapter for m in layers.values()) or config.use_dora or config.use_rslora or not isinstance(config.target_modules, (set, list)):
         return
     adapter = model.active_adapter
     base = _base_rows(config.base_model_name_or_path, {_module_name(n): m.token_indices[adapter] for n, m in layers.items()})
@@ -138,11 +123,6 @@ def _rows_as_lora(model, folder: Path) -> None:
         one_hot[torch.arange(len(ids)), torch.tensor(ids)] = 1
         saved |= _lora_weights(name.removesuffix(".token_adapter"), layer.base_layer, one_hot, change)
         names.add(module.rsplit(".", 1)[-1])
-        for tied in (n for n, m in model.named_modules() if isinstance(m, TrainableTokensLayer) and m.tied_adapter):
-            # a tied head: PEFT gives it the embedding's LoRA, transposed (ensure_weight_tying); saved as PEFT does
-            settings["ensure_weight_tying"] = True
-            patterns[_module_name(tied).rsplit(".", 1)[-1]] = len(ids)
-            saved |= _lora_weights(tied.removesuffix(".token_adapter"), None, one_hot, change)
         patterns[module.rsplit(".", 1)[-1]] = len(ids)
     settings["rank_pattern"] = (settings.get("rank_pattern") or {}) | patterns
     settings["alpha_pattern"] = (settings.get("alpha_pattern") or {}) | patterns  # alpha / r = 1: the change as is
