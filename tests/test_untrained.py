@@ -8,7 +8,7 @@ from conftest import example_rows, write_jsonl
 from desktune.cli import main
 from desktune.infer.generate import Sampling, generate, load_run
 from desktune.models.load import load_model, load_tokenizer, resolve
-from desktune.models.untrained import untrained_in_folder, untrained_in_model
+from desktune.models.untrained import untrained_in_answer, untrained_in_folder, untrained_in_model
 from desktune.runs import RunDir
 
 TINY = ["train.micro_batch_tokens=256", "train.eval_every=0", "train.save_every=0", "train.eval_samples=0"]
@@ -133,6 +133,7 @@ def test_a_training_step_with_trained_rows_never_builds_peft_s_merged_matrix(arc
     row = Row(ids, torch.tensor([[-100, 9, 7, 5, 3, -100]]), torch.arange(6)[None], torch.zeros(6, dtype=torch.long), 6)
     loss, count = row_loss_sum(model, row, "cpu")
     loss.backward()
+    untrained_in_answer(model, [5, 9, 11])  # what the samples check after generating
     lm = causal_lm(model)
     assert count == 4 and merges == [] and not head_trains(lm.get_output_embeddings(), lm.config.vocab_size)
     full = load_model(resolve(str(tiny_models[arch])))

@@ -13,28 +13,44 @@ from pathlib import Path
 COSINE = 0.9
 NEIGHBOURS = 32
 SMALL_NORM = 0.05  # of the median row norm
+CHUNK_ROWS = 32768
 
 
 def untrained_ids(rows, ids) -> list[int]:
     """The ids among ids whose rows (a vocab x hidden matrix) look never trained."""
+    import torch
+
     ids = sorted(set(ids))
     if not ids:
         return []
-    w = rows.detach().float()
-    norms = w.norm(dim=1)
-    small = norms[ids] < SMALL_NORM * norms.median()
-    cosine = (w @ w[ids].T) / (norms[:, None] * norms[ids][None, :]).clamp_min(1e-12)
-    crowded = (cosine >= COSINE).sum(dim=0) - 1 >= NEIGHBOURS
+    picked = rows[ids].detach().float()
+    picked_norms = picked.norm(dim=1)
+    norms, crowd = [], 0
+    for start in range(0, rows.shape[0], CHUNK_ROWS):  # in slices: a float copy of Gemma's matrix is 670 MB
+        w = rows[start:start + CHUNK_ROWS].detach().float()
+        norms.append(w.norm(dim=1))
+        cosine = (w @ picked.T) / (norms[-1][:, None] * picked_norms[None, :]).clamp_min(1e-12)
+        crowd = crowd + (cosine >= COSINE).sum(dim=0)
+    small = picked_norms < SMALL_NORM * torch.cat(norms).median()
+    crowded = crowd - 1 >= NEIGHBOURS
     return [i for i, bad in zip(ids, (small | crowded).tolist()) if bad]
 
 
 def untrained_in_model(model, ids) -> list[int]:
     """ids whose input embedding row, or output row when the head is not tied to it, is untrained."""
-    found = set(untrained_ids(model.get_input_embeddings().weight, ids))
+    embedding = stored_weight(model.get_input_embeddings())
+    found = set(untrained_ids(embedding, ids))
     head = model.get_output_embeddings()
-    if head is not None and head.weight.data_ptr() != model.get_input_embeddings().weight.data_ptr():
-        found |= set(untrained_ids(head.weight, ids))
+    if head is not None and stored_weight(head).data_ptr() != embedding.data_ptr():
+        found |= set(untrained_ids(stored_weight(head), ids))
     return sorted(found)
+
+
+def stored_weight(module):
+    """A layer's matrix as stored, under any PEFT wrapper: PEFT's merged `weight` of a layer with trained token
+    rows builds a whole vocab x hidden copy at each access."""
+    module = getattr(module, "original_module", None) or module
+    return (module.get_base_layer() if hasattr(module, "get_base_layer") else module).weight
 
 
 def untrained_in_answer(model, ids) -> list[int]:
