@@ -144,13 +144,14 @@ def test_new_tokens_are_added_trained_and_survive_reload_merge_and_export(arch, 
     export_gguf(str(run), tmp_path / "export", "f16")  # raises unless llama.cpp agrees with transformers
 
 
-@pytest.mark.parametrize("method,lr", [("lora", 2e-4), ("full", 2e-5)])
-def test_auto_learning_rate_is_gentler_for_a_full_fine_tune(method, lr, tiny_models, data, tmp_path):
+@pytest.mark.parametrize("method,batch,lr", [("lora", 2, 2e-4), ("lora", 8, 1e-4), ("full", 8, 2e-5)])
+def test_auto_learning_rate_is_gentler_for_a_full_fine_tune_and_a_bigger_batch(method, batch, lr, tiny_models, data,
+                                                                                 tmp_path):
     import yaml
 
     run = tmp_path / method
     assert main(["train", f"model={tiny_models['llama']}", f"data.train={data}", f"output={run}", f"method={method}",
-                 "train.max_steps=1", *TINY[1:]]) == 0
+                 "train.max_steps=1", *TINY[1:], f"train.batch_size={batch}"]) == 0
     config = (run / "config.yaml").read_text()
     assert yaml.safe_load(config)["train"]["lr"] == lr and "# lr: " in config and "auto" in config
 

@@ -113,3 +113,24 @@ def test_same_data_in_two_formats_trains_identically(tiny_models, tmp_path):
         losses.append([json.loads(line)["loss"] for line in (run / "metrics.jsonl").read_text().splitlines()])
         assert json.loads((run / "data.json").read_text())["formats"] == {name: 16}
     assert losses[0] == losses[1]
+
+
+def test_the_forgetting_guard_measures_every_evaluation_and_keeps_the_best_within_budget(tiny_run, tmp_path):
+    run = RunDir(tiny_run[0])
+    records = [json.loads(line) for line in run.metrics.read_text().splitlines()]
+    changes = {r["step"]: r["forgetting_pct"] for r in records if "eval_loss" in r}
+    assert len(changes) == 3 and all("forgetting_pct" not in r for r in records if "eval_loss" not in r)
+    summary = json.loads(run.summary.read_text())
+    assert summary["forgetting_pct"] == changes[summary["best_step"]] <= 10
+    assert "within +10%" in run.decisions()["forgetting_guard"]
+    assert f"neutral-text perplexity {summary['forgetting_pct']:+.1f}% against the base" in run.report_md.read_text()
+
+
+def test_an_evaluation_over_the_forgetting_budget_is_never_the_best():
+    from desktune.train.state import TrainState
+
+    state = TrainState()
+    assert state.record_eval(10, 2.0, 0.0, within_budget=True)
+    assert not state.record_eval(20, 1.5, 0.0, within_budget=False)  # lower loss, but forgot too much
+    assert (state.best_step, state.best_eval, state.evals_without_gain) == (10, 2.0, 1)
+    assert state.record_eval(30, 1.8, 0.0, within_budget=True) and state.best_step == 30

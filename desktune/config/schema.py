@@ -58,6 +58,9 @@ class TrainConfig:
     keep_checkpoints: int = opt(2, "newest checkpoints kept (the best one is kept too)")
     early_stopping: int = opt(3, "stop after this many evaluations without improvement (0: never)")
     early_stopping_delta: float = opt(0.0, "smallest eval-loss drop that counts as improvement")
+    forgetting_budget: float = opt(10.0, "keep only adapters whose perplexity on neutral English text is at most this "
+                                   "many % above the base's, measured at each evaluation (0: off); an evaluation "
+                                   "over it counts as no improvement")
     log_every: int = opt(1, "steps between metric lines")
     report_to: str = opt("none", "also log metrics to TensorBoard (run/tensorboard)", ("none", "tensorboard"))
     eval_samples: int = opt(2, "held-out prompts answered at each evaluation, to watch the style arrive (0: none)")

@@ -1,19 +1,17 @@
 """Held-out loss and perplexity of base and tuned, a forgetting check, and side-by-side answers."""
 
 import math
-from pathlib import Path
-
 import torch
 
 from desktune.config import load_config
 from desktune.data.dataset import build_dataset, load_examples
+from desktune.data.neutral import neutral_examples
 from desktune.data.pack import pack
 from desktune.errors import DataError
 from desktune.infer.generate import base_model, load_run
 from desktune.infer.samples import side_by_side, write_samples
 from desktune.train.forward import mean_loss
 
-NEUTRAL_TEXT = Path(__file__).with_name("neutral.txt")
 
 
 def evaluate(run, data_file: str | None = None, n_samples: int = 8, max_new_tokens: int = 0) -> dict:
@@ -27,8 +25,7 @@ def evaluate(run, data_file: str | None = None, n_samples: int = 8, max_new_toke
     if not examples:
         raise DataError(f"{run.path} trained without a held-out split", "pass --data FILE with held-out examples")
     rows = pack([e.encoded for e in examples], cfg.train.micro_batch_tokens, cfg.data.packing)
-    neutral = [chat.encode_text(p) for p in NEUTRAL_TEXT.read_text().split("\n\n") if p.strip()]
-    neutral_rows = pack(neutral, cfg.train.micro_batch_tokens)
+    neutral_rows = pack(neutral_examples(chat), cfg.train.micro_batch_tokens)
 
     losses = {"tuned": _losses(model, rows, neutral_rows)}
     with base_model(model, cfg.model):

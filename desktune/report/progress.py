@@ -72,6 +72,8 @@ class Reporter:
         parts = [f"step {record['step']:>4}/{self.total}", f"loss {record['loss']:.4f}"]
         if "eval_loss" in record:
             parts.append(f"eval {record['eval_loss']:.4f}")
+        if "forgetting_pct" in record:
+            parts.append(f"neutral {record['forgetting_pct']:+.1f}%")
         parts += [f"lr {record['lr']:.2e}", f"{record['tokens_per_s']:.0f} tok/s",
                   f"{record['memory_gb']:.2f} GB", f"ETA {_clock(eta)}"]
         return parts

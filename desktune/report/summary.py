@@ -33,6 +33,8 @@ def _markdown(run, s: dict, d: dict, metrics: list[dict]) -> str:
         ("train loss", f"{_f(s.get('loss_start'))} → {_f(s.get('loss_end'))}"),
         ("eval loss", f"{_f(s.get('eval_loss_start'))} → best {_f(s.get('best_eval_loss'))} (step "
                       f"{s.get('best_step')}) → end {_f(evals[-1] if evals else None)}"),
+        ("forgetting", None if s.get("forgetting_pct") is None else
+         f"neutral-text perplexity {s['forgetting_pct']:+.1f}% against the base; guard: {s.get('forgetting_guard')}"),
     ]
     lines += ["| | |", "|---|---|"] + [f"| {k} | {v} |" for k, v in rows if v is not None]
     lines += ["", f"![loss]({run.loss_png.name})", ""]

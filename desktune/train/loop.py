@@ -15,6 +15,7 @@ from accelerate.state import AcceleratorState
 
 from desktune.config.load import to_dict
 from desktune.data.dataset import prepare_data
+from desktune.data.neutral import neutral_examples
 from desktune.data.pack import pack
 from desktune.data.schedule import Schedule
 from desktune.data.template import ChatFormat
@@ -58,7 +59,8 @@ from desktune.train.safety import (
 from desktune.train.state import TrainState
 
 
-ADAPTER_LR, FULL_LR = 2e-4, 2e-5
+# an adapter's auto lr at the smallest auto batch; it falls as the batch grows (see _choose_lr)
+ADAPTER_LR, FULL_LR, SMALL_BATCH = 2e-4, 2e-5, 2
 
 
 @dataclass
@@ -83,6 +85,7 @@ class Training:
     schedule: Schedule  # which examples form each step
     total: int
     eval_rows: list
+    neutral_rows: list  # neutral text, for the forgetting guard (empty: off)
     state: TrainState = field(default_factory=TrainState)
     report: object = field(default_factory=Silent)  # the Reporter once the run has started
 
@@ -146,24 +149,40 @@ def _set_up(cfg, run) -> Training:
     total = schedule.total(cfg.train.epochs, cfg.train.max_steps)
     eval_rows = pack([e.encoded for e in data.eval], cfg.train.micro_batch_tokens, cfg.data.packing,
                      tokenizer.pad_token_id or 0)
+    guarded = bool(cfg.train.forgetting_budget and eval_rows)
+    neutral_rows = pack(neutral_examples(chat), cfg.train.micro_batch_tokens) if guarded else []
     processes = f" x {accelerator.num_processes} processes" if accelerator.num_processes > 1 else ""
     decisions = {"device": f"{facts.kind} ({facts.name}){processes}", "precision": f"{precision}: {precision_why}",
                  "template": chat.name, "untrained_tokens": untrained_why, "lr": f"{cfg.train.lr:g} ({lr_why})",
                  "batch_size": f"{cfg.train.batch_size} ({batch_why})",
                  "steps": f"{total} ({schedule.per_epoch} per epoch, {len(data.train)} examples)",
-                 "micro_batch_tokens": plan.row_tokens_why, "gradient_checkpointing": plan.checkpointing_why}
+                 "micro_batch_tokens": plan.row_tokens_why, "gradient_checkpointing": plan.checkpointing_why,
+                 "forgetting_guard": _guard_text(cfg, guarded)}
     meta = {"config": _resolved_config(cfg, run, precision, chat.name), "data_fingerprint": _fingerprint(data)}
     return Training(cfg, run, accelerator, facts.kind, precision, model, tokenizer, chat, data, plan, sharded, params,
-                    loss_fn, optimizer, decisions, meta, schedule, total, eval_rows)
+                    loss_fn, optimizer, decisions, meta, schedule, total, eval_rows, neutral_rows)
 
 
 def _choose_lr(cfg) -> str:
     """Sets cfg.train.lr when it is auto (0); returns why it has its value."""
     if cfg.train.lr:
         return "requested"
-    full = cfg.method == "full"
-    cfg.train.lr = FULL_LR if full else ADAPTER_LR
-    return "auto: every weight moves, so 10x gentler than an adapter" if full else "auto: adapter"
+    if cfg.method == "full":
+        cfg.train.lr = FULL_LR
+        return "auto: every weight moves, so 10x gentler than an adapter"
+    # Adam moves each weight about lr per step, and a bigger batch's steps agree more, so they carry the model
+    # further from its base in as many steps: measured, the bundled example (batch 8) forgot +24% at 2e-4 and
+    # +5% at 1e-4, while long answers at batch 2 need 2e-4 to learn their form (benchmarks/README.md)
+    cfg.train.lr = float(f"{ADAPTER_LR * (SMALL_BATCH / max(cfg.train.batch_size, SMALL_BATCH)) ** 0.5:.2g}")
+    return (f"auto: an adapter at batch {cfg.train.batch_size}: {ADAPTER_LR:g} x sqrt({SMALL_BATCH}/batch), "
+            "smaller as bigger batches move further from the base per step")
+
+
+def _guard_text(cfg, guarded: bool) -> str:
+    if guarded:
+        return (f"keep the best evaluation whose neutral-text perplexity is within +{cfg.train.forgetting_budget:g}% "
+                "of the base's")
+    return "off (train.forgetting_budget=0)" if not cfg.train.forgetting_budget else "off: nothing is held out"
 
 
 def _optimizer(cfg, model, accelerator, sharded: bool) -> tuple[list, object, object]:
@@ -212,6 +231,8 @@ def _start(t: Training) -> None:
     if t.eval_rows and not t.state.eval_loss:
         t.state.eval_loss.append([0, _eval_loss(t.judge, t.eval_rows, t.accelerator, t.sharded)])
         t.report.say(f"eval loss before training: {t.state.eval_loss[0][1]:.4f}")
+    if t.neutral_rows and t.state.neutral_base is None:
+        t.state.neutral_base = _eval_loss(t.judge, t.neutral_rows, t.accelerator, t.sharded)
 
 
 def _run_steps(t: Training) -> None:
@@ -278,18 +299,35 @@ def _evaluate(t: Training, record: dict, looks: list) -> None:
     cfg, state = t.cfg, t.state
     if t.eval_rows and (state.step == t.total or (cfg.train.eval_every and state.step % cfg.train.eval_every == 0)):
         record["eval_loss"] = _eval_loss(t.judge, t.eval_rows, t.accelerator, t.sharded)
-        if state.record_eval(state.step, record["eval_loss"], cfg.train.early_stopping_delta):
+        within = _forgetting_within_budget(t, record)
+        if state.record_eval(state.step, record["eval_loss"], cfg.train.early_stopping_delta, within):
             weights = gather_weights(t.loss_fn) if t.sharded else None
             if t.main:
                 _save_tuned(t.model, t.tokenizer, t.run.checkpoints / "best", weights)
         elif cfg.train.early_stopping and state.evals_without_gain >= cfg.train.early_stopping:
-            state.stop_reason = (f"early stopping: eval loss did not improve for {state.evals_without_gain} "
-                                 f"evaluations (best {state.best_eval:.4f} at step {state.best_step})")
+            state.stop_reason = _early_stop_text(state, bool(t.neutral_rows))
     if state.step % cfg.train.log_every == 0 or "eval_loss" in record or state.step == t.total:
         t.report.step(record)
     if t.main and looks and "eval_loss" in record:
         with t.accelerator.autocast():
             t.report.say(quick_look(t.model, t.chat, looks))
+
+
+def _forgetting_within_budget(t: Training, record: dict) -> bool:
+    """The forgetting guard: the neutral-text perplexity change against the base, noted in the record."""
+    if not t.neutral_rows:
+        return True
+    neutral = _eval_loss(t.judge, t.neutral_rows, t.accelerator, t.sharded)
+    record["forgetting_pct"] = 100 * (math.exp(neutral - t.state.neutral_base) - 1)
+    t.state.forgetting.append([t.state.step, record["forgetting_pct"]])
+    return record["forgetting_pct"] <= t.cfg.train.forgetting_budget
+
+
+def _early_stop_text(state: TrainState, guarded: bool) -> str:
+    if state.best_eval is None:
+        return f"early stopping: {state.evals_without_gain} evaluations forgot more than the budget"
+    return (f"early stopping: eval loss did not improve{' within the forgetting budget' if guarded else ''} for "
+            f"{state.evals_without_gain} evaluations (best {state.best_eval:.4f} at step {state.best_step})")
 
 
 def _checkpoint(t: Training, stop: bool) -> None:
@@ -396,16 +434,22 @@ def _summary(cfg, decisions, state: TrainState, data, seconds, kind) -> dict:
             "peak_memory_gb": round(peak_memory_gb(kind), 2),
             "loss_start": state.loss[0][1] if state.loss else None,
             "loss_end": state.loss[-1][1] if state.loss else None,
-            "eval_loss_start": evals[0] if evals else None, "eval_loss_end": evals[-1] if evals else None}
+            "eval_loss_start": evals[0] if evals else None, "eval_loss_end": evals[-1] if evals else None,
+            "forgetting_pct": dict(state.forgetting).get(state.best_step or state.step)}
 
 
 def _summary_text(s: dict) -> str:
     lines = [f"done in {s['seconds']:.0f}s on {s['device']} ({s['precision']}); {s['stop_reason']}"]
     if s["loss_start"] is not None:
         lines.append(f"train loss {s['loss_start']:.4f} -> {s['loss_end']:.4f}; peak memory {s['peak_memory_gb']} GB")
-    if s["eval_loss_start"] is not None:
+    if s["eval_loss_start"] is not None and s["best_eval_loss"] is None:
+        lines.append(f"no evaluation was within the forgetting budget: {'model' if s['method'] == 'full' else 'adapter'}"
+                     "/ is the last step's; lower train.lr or train.epochs, or raise train.forgetting_budget")
+    elif s["eval_loss_start"] is not None:
         drop = 100 * (1 - s["eval_loss_end"] / s["eval_loss_start"])
         lines.append(f"eval loss {s['eval_loss_start']:.4f} -> {s['eval_loss_end']:.4f} ({drop:.0f}% lower); "
                      f"{'model' if s['method'] == 'full' else 'adapter'}/ is from step {s['best_step']} "
                      f"(best eval {s['best_eval_loss']:.4f})")
+    if s["forgetting_pct"] is not None:
+        lines.append(f"neutral-text perplexity {s['forgetting_pct']:+.1f}% against the base ({s['forgetting_guard']})")
     return "\n".join(lines)

@@ -17,6 +17,8 @@ class TrainState:
     loss: list = field(default_factory=list)  # [step, loss] pairs
     eval_loss: list = field(default_factory=list)  # [step, eval_loss] pairs; step 0 is before training
     stop_reason: str = ""
+    neutral_base: float | None = None  # the base's loss on neutral text (forgetting guard)
+    forgetting: list = field(default_factory=list)  # [step, neutral perplexity change in %] pairs
 
     def to_dict(self) -> dict:
         return asdict(self)
@@ -25,10 +27,10 @@ class TrainState:
     def from_dict(cls, d: dict) -> "TrainState":
         return cls(**d)
 
-    def record_eval(self, step: int, value: float, min_delta: float) -> bool:
-        """Note an eval loss; True when it is the best so far."""
+    def record_eval(self, step: int, value: float, min_delta: float, within_budget: bool = True) -> bool:
+        """Note an eval loss; True when it is the best so far among those that forget within the budget."""
         self.eval_loss.append([step, value])
-        if self.best_eval is None or value < self.best_eval - min_delta:
+        if within_budget and (self.best_eval is None or value < self.best_eval - min_delta):
             self.best_eval, self.best_step, self.evals_without_gain = value, step, 0
             return True
         self.evals_without_gain += 1
