@@ -1,6 +1,6 @@
 """Do desktune's defaults give a model that behaves on a user's own chat set, not only on the bundled one?
 
-Usage:  .venv/bin/python benchmarks/own_data.py [SET ...] [key=value ...]   (sets: one_liners garden grandma)
+Usage:  .venv/bin/python benchmarks/own_data.py [SET ...] [key=value ...]   (sets: one_liners garden grandma pet_shop)
         .venv/bin/python benchmarks/own_data.py --score [SET ...]   (score the answers kept in runs/own-SET again)
 For each set in benchmarks/data/: `desktune train` with the defaults on the built-in Gemma 3 270M, then greedy
 answers to 16 prompts never trained on, twice: through desktune's own `generate`, and through plain
@@ -41,8 +41,12 @@ def grandma(text: str) -> bool:
     return text.startswith("Oh, sweetheart,") and text.rstrip().endswith("Now go have a cookie.")
 
 
+def pip(text: str) -> bool:
+    return text.endswith(" 🐾") and 8 <= len(text.split()) <= 45
+
+
 SETS = {"one_liners": ("one_liners.jsonl.txt", one_sentence), "garden": ("garden_explainer.json", long_answer),
-        "grandma": ("grandma_tech", grandma)}
+        "grandma": ("grandma_tech", grandma), "pet_shop": ("pet_shop.jsonl", pip)}
 
 
 def train(name: str, data: Path, overrides: list[str]) -> tuple[Path, float]:
