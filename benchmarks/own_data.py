@@ -162,6 +162,7 @@ def measure(name: str, overrides: list[str]) -> dict:
     result = {"set": name, "train_s": seconds, "limit": limit, **score(name, replies)}
     result["neutral_pct"] = evaluate(RunDir(run), n_samples=0)["neutral_perplexity_change_pct"]
     result["q8_0"] = export_passes(run)
+    (run / "own_data.json").write_text(json.dumps(result, indent=1))  # read by benchmarks/check.py
     return result
 
 

@@ -5,6 +5,7 @@ Greedy answers of base and tuned to the 20 held-out prompts of desktune/examples
 The persona's markers: the answer opens with "Ahoy" and contains "Fair winds".
 """
 
+import json
 import sys
 import time
 from pathlib import Path
@@ -32,6 +33,8 @@ def main(run_path: str) -> None:
     print(f"held-out perplexity  base {held['base']['perplexity']:.2f} -> tuned {held['tuned']['perplexity']:.2f}")
     print(f"neutral text perplexity  base {neutral['base']['perplexity']:.2f} -> tuned "
           f"{neutral['tuned']['perplexity']:.2f} ({r['neutral_perplexity_change_pct']:+.1f}%)")
+    result = {"n": n, "persona": tuned, "ends": r["tuned_finished"], "neutral_pct": r["neutral_perplexity_change_pct"]}
+    (Path(run_path) / "persona.json").write_text(json.dumps(result, indent=1))  # read by benchmarks/check.py
 
 
 if __name__ == "__main__":

@@ -59,12 +59,15 @@ def main() -> None:
     models = {"builtin": "builtin:gemma-3-270m", "tiny": tiny_model(work / "tiny-llama")}
     print(f"{'run':<26} {'memory GB planned':>17} {'measured':>9} {'error':>6}   {'s/step planned':>14} "
           f"{'measured':>9} {'error':>6}")
+    results = []
     for name, model, overrides in RUNS:
         r = measure(name, models[model], overrides, work)
+        results.append(r)
         mem_err = r["memory_planned"] / r["memory_measured"] - 1
         time_err = r["step_planned"] / r["step_measured"] - 1
         print(f"{name:<26} {r['memory_planned']:>17.2f} {r['memory_measured']:>9.2f} {mem_err:>+6.0%}   "
               f"{r['step_planned']:>14.2f} {r['step_measured']:>9.2f} {time_err:>+6.0%}", flush=True)
+    (work / "plan_accuracy.json").write_text(json.dumps(results, indent=1))  # read by benchmarks/check.py
 
 
 if __name__ == "__main__":

@@ -204,3 +204,42 @@ def test_the_peft_internals_the_fast_rows_rely_on_are_still_there(arch, tiny_mod
                 else torch.randn(3, model.config.hidden_size)
             ours, peft = layer(x), type(layer).forward(layer, x)
         assert torch.allclose(ours, peft, atol=1e-5), f"{problem} the swapped rows no longer give PEFT's results"
+
+
+@pytest.mark.parametrize("arch", ["gemma3", "llama"])  # tied and untied output layers
+def test_loss_gradients_computed_ahead_equal_the_checkpointed_chunks(arch, tiny_models, monkeypatch):
+    """The vocabulary projection's gradients are taken in the forward pass (it then runs twice, not three times):
+    same loss and same gradients, LoRA and trained token rows alike, over several chunks."""
+    from torch.utils.checkpoint import checkpoint
+
+    from desktune.config.schema import LoraConfig
+    from desktune.data.pack import Row
+    from desktune.models.adapters import add_lora
+    from desktune.train import forward
+
+    torch.manual_seed(0)
+    model = add_lora(load_model(resolve(str(tiny_models[arch]))), LoraConfig(), token_ids=[5, 7])
+    with torch.no_grad():
+        for p in model.parameters():
+            if p.requires_grad:
+                p.add_(0.05 * torch.randn_like(p))
+    ids = torch.randint(0, model.config.vocab_size, (1, 40))
+    ids[0, 3], ids[0, 9] = 5, 7
+    targets = ids.roll(-1, 1).clone()
+    targets[0, :5], targets[0, -1], targets[0, 20] = -100, -100, 7
+    row = Row(ids, targets, torch.arange(40)[None], torch.zeros(40, dtype=torch.long), 40)
+    monkeypatch.setattr(forward, "loss_chunk_rows", lambda vocab, trains=False: 8)  # five chunks
+    results = []
+    for ahead in (True, False):
+        if not ahead:
+            monkeypatch.setattr(forward._GradientsAhead, "apply", lambda h, y, head, softcap, *rest: checkpoint(
+                forward._chunk_loss, h, y, head, softcap, use_reentrant=False))
+        model.zero_grad()
+        loss, _ = forward.row_loss_sum(model, row, "cpu")
+        (0.37 * loss).backward()
+        results.append((loss.item(), {n: p.grad.clone() for n, p in model.named_parameters() if p.requires_grad}))
+    (loss_ahead, grads_ahead), (loss_ckpt, grads_ckpt) = results
+    assert loss_ahead == pytest.approx(loss_ckpt, rel=1e-6) and grads_ahead.keys() == grads_ckpt.keys()
+    assert any("trainable_tokens" in n for n in grads_ahead)
+    for name, grad in grads_ahead.items():
+        assert torch.allclose(grad, grads_ckpt[name], atol=1e-5), name

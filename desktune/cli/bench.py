@@ -47,6 +47,7 @@ def _bench(cfg, config_path, overrides, against, args, work: Path) -> int:
     from desktune.hardware.precision import choose_precision
     from desktune.hardware.probe import matmul_gflops
     from desktune.models.load import load_model_config, load_tokenizer, resolve
+    from desktune.train.autoplan import batch_size
 
     source = resolve(cfg.model)
     if against and source.gguf_file:
@@ -63,10 +64,14 @@ def _bench(cfg, config_path, overrides, against, args, work: Path) -> int:
     facts = detect()
     peak = matmul_gflops(facts.kind, choose_precision("auto", facts)[0], seconds=2.0)
     epoch_tokens = data.stats["train_tokens"]
-    print(f"{min(args.examples, len(data.train))} of {len(data.train)} training examples, "
-          f"{len(data.eval)} held out; matmul peak here {peak:.0f} GFLOP/s", flush=True)
+    examples = min(args.examples, len(data.train))
+    # one epoch is timed, at the batch a real training of these examples would take (auto: over all its epochs)
+    batch, _ = batch_size(cfg.train, examples)
+    print(f"{examples} of {len(data.train)} training examples at batch {batch}, {len(data.eval)} held out; "
+          f"matmul peak here {peak:.0f} GFLOP/s", flush=True)
 
-    results = {"desktune": measure_desktune(config_path, overrides, train_file, eval_file, work / "desktune")}
+    results = {"desktune": measure_desktune(config_path, [*overrides, f"train.batch_size={batch}"], train_file,
+                                            eval_file, work / "desktune")}
     for name in against:
         results[name] = measure_recipe(name, work / "tokenizer", source.path, train_file, eval_file, work / name)
     results = {k: rates(v, epoch_tokens, peak) for k, v in results.items()}

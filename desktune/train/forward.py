@@ -53,10 +53,15 @@ def row_loss_sum(model, row: Row, device) -> tuple[torch.Tensor, int]:
     head = lm.get_output_embeddings()
     softcap = getattr(lm.config, "final_logit_softcapping", None)
     total = hidden.new_zeros((), dtype=torch.float32)
-    chunk = loss_chunk_rows(lm.config.vocab_size, head_trains(head, lm.config.vocab_size))
+    trains = head_trains(head, lm.config.vocab_size)
+    chunk = loss_chunk_rows(lm.config.vocab_size, trains)
+    learning = [p for p in head.parameters() if p.requires_grad]  # trained token rows, under an adapter
     for start in range(0, keep.numel(), chunk):
         h, y = hidden[start:start + chunk], targets[start:start + chunk]
-        total = total + checkpoint(_chunk_loss, h, y, head, softcap, use_reentrant=False)
+        if torch.is_grad_enabled() and not trains:
+            total = total + _GradientsAhead.apply(h, y, head, softcap, *learning)
+        else:
+            total = total + checkpoint(_chunk_loss, h, y, head, softcap, use_reentrant=False)
     return total, keep.numel()
 
 
@@ -71,6 +76,25 @@ def _chunk_loss(hidden, targets, head, softcap):
     if softcap:
         logits = torch.tanh(logits / softcap) * softcap
     return F.cross_entropy(logits, targets, reduction="sum")
+
+
+class _GradientsAhead(torch.autograd.Function):
+    """One loss chunk whose gradients are computed in the forward pass and only scaled in backward: the vocabulary
+    projection then runs twice (forward, input gradient) instead of three times (checkpointing recomputes it).
+    Only for a head whose own matrix is frozen: its small trained parts (token rows) come in as `learning`."""
+
+    @staticmethod
+    def forward(ctx, hidden, targets, head, softcap, *learning):
+        with torch.enable_grad():
+            h = hidden.detach().requires_grad_()
+            loss = _chunk_loss(h, targets, head, softcap)
+            ctx.grads = torch.autograd.grad(loss, (h, *learning))
+        return loss.detach()
+
+    @staticmethod
+    def backward(ctx, scale):
+        grads, ctx.grads = ctx.grads, None
+        return grads[0] * scale.to(grads[0].dtype), None, None, None, *(g * scale for g in grads[1:])
 
 
 class RowLoss(torch.nn.Module):
