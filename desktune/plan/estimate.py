@@ -97,6 +97,9 @@ def memory(shape: Shape, job: Job, kind: str) -> dict[str, float]:
         "logits/loss": _loss_bytes(shape, job, act),
         "runtime": GPU_RUNTIME if kind == "cuda" else CPU_RUNTIME,
     }
+    if kind != "cuda":  # the CPU heap keeps freed blocks of the vocabulary-sized loss chunks between steps (measured:
+        # the built-in's peak grows by about one chunk's worth over a run's first dozens of steps)
+        parts["heap"] = parts["logits/loss"]
     if act == 2 and job.method == "full":  # autocast's low-precision weight copies, kept for backward
         parts["weights"] += shape.params * act
     if job.method == "qlora":  # bitsandbytes dequantises one frozen weight to bf16 for each matmul
@@ -164,7 +167,8 @@ def flops_per_token(shape: Shape, job: Job, recompute_counts: bool = True) -> fl
     forward = _linear_flops(shape, job.trained_fraction) + attention
     head = 2 * shape.embedding_params * job.trained_fraction
     backward = 2 * forward if job.method == "full" else forward  # frozen weights: input gradients only
-    recompute = head + (forward if job.checkpointing and recompute_counts else 0)  # loss chunks (and layers) again
+    # a trained head's loss chunks run again in backward; a frozen one's gradients are taken in the forward pass
+    recompute = (head if job.method == "full" else 0) + (forward if job.checkpointing and recompute_counts else 0)
     return forward + backward + recompute
 
 
