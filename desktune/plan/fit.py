@@ -6,9 +6,10 @@ from desktune.plan.estimate import GB, Job, Shape, flops_per_token, loading_peak
 
 PAD = 64  # desktune.data.pack pads rows to a multiple of this
 # Share of the probed matmul peak a training step reaches. CPU figures were fitted to real runs on a 2-core
-# AMD EPYC (benchmarks/plan_accuracy.py): bf16 matmuls are fast there but casts, norms and attention are not.
+# AMD EPYC (benchmarks/plan_accuracy.py; bf16 refitted 2026-11-28 once the loss stopped recomputing a frozen head):
+# bf16 matmuls are fast there but casts, norms and attention are not.
 # CUDA bf16 was fitted on an H100 (see LAYER_PASS_SECONDS); MPS and CUDA fp32 are guesses.
-EFFICIENCY = {("cpu", "fp32"): 0.55, ("cpu", "bf16"): 0.28, ("mps", "fp32"): 0.4, ("cuda", "bf16"): 0.2,
+EFFICIENCY = {("cpu", "fp32"): 0.55, ("cpu", "bf16"): 0.39, ("mps", "fp32"): 0.4, ("cuda", "bf16"): 0.2,
               ("cuda", "fp16"): 0.2, ("cuda", "fp32"): 0.5}
 # AdamW reads and writes weights, gradients and two moments, and clipping, zeroing and dense embedding gradients
 # pass over them too: memory-bound (bytes/s, same provenance; CPU with the fused AdamW).
