@@ -41,8 +41,9 @@ def speed(reuse: bool) -> list[bool]:
         if not reuse:
             done = subprocess.run([sys.executable, "-m", "desktune", "bench", f"data.train={data}", "--against", "trl",
                                    "--json"], cwd=ROOT, check=True, capture_output=True, text=True)
-            result.write_text(done.stdout[done.stdout.index("{"):])
-        r = json.loads(result.read_text())
+            result.write_text(done.stdout)
+        text = result.read_text()
+        r = json.loads(text[text.index("{"):])  # after bench's first line (examples, batch, matmul peak)
         speedup = r["desktune"]["tokens_per_s"] / r["trl"]["tokens_per_s"]
         memory = r["desktune"]["peak_memory_gb"] / r["trl"]["peak_memory_gb"]
         out.append(verdict(speedup >= SPEED and memory <= MEMORY,
