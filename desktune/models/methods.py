@@ -57,10 +57,13 @@ def store_frozen_in(model, precision: str) -> None:
     forward anyway (and keep those copies for backward). Norms and biases stay fp32."""
     import torch
 
+    from desktune.hardware.pages import release_pages
+
     dtype = torch.bfloat16 if precision == "bf16" else torch.float16
     for p in model.parameters():
         # a copy either way: the loaded checkpoint's memory map is released only when no tensor views it
-        p.data = p.data.to(dtype) if p.dim() >= 2 else p.data.clone()
+        loaded, p.data = p.data, p.data.to(dtype) if p.dim() >= 2 else p.data.clone()
+        release_pages(loaded)
 
 
 def keep_trainable_fp32(model) -> None:

@@ -4,6 +4,7 @@ Pure functions. Activation constants follow what PyTorch keeps for backward in t
 overhead and efficiency constants were measured on a 2-core CPU (see benchmarks/plan_accuracy.py).
 """
 
+import platform
 from dataclasses import dataclass
 
 GB = 1e9
@@ -125,10 +126,13 @@ def _loss_bytes(shape: Shape, job: Job, act: int) -> float:
 
 def loading_peak(shape: Shape, job: Job, kind: str) -> float:
     """Bytes while the base loads, before training: on CPU and MPS the fp32 checkpoint is memory-mapped
-    while LoRA's frozen copy in the compute dtype is made (CUDA memory only ever holds the copy)."""
+    while LoRA's frozen copy in the compute dtype is made (CUDA memory only ever holds the copy). On Linux
+    each weight's mapped pages go back once it is copied, but the embedding was read whole before (to find
+    the token rows the base never learned)."""
     if kind == "cuda" or job.method != "lora" or job.precision == "fp32":
         return 0.0
-    return shape.params * (4 + 2) + CPU_RUNTIME
+    mapped = shape.embedding_params if platform.system() == "Linux" else shape.params
+    return shape.params * 2 + mapped * 4 + CPU_RUNTIME
 
 
 def _activations(shape: Shape, job: Job, act: int) -> float:
