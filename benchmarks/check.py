@@ -40,7 +40,7 @@ def speed(reuse: bool) -> list[bool]:
         result = WORK / f"speed-{name}.json"
         if not reuse:
             done = subprocess.run([sys.executable, "-m", "desktune", "bench", f"data.train={data}", "--against", "trl",
-                                   "--json"], cwd=ROOT, check=True, capture_output=True, text=True)
+                                   "--repeat", "2", "--json"], cwd=ROOT, check=True, capture_output=True, text=True)
             result.write_text(done.stdout)
         text = result.read_text()
         r = json.loads(text[text.index("{"):])  # after bench's first line (examples, batch, matmul peak)

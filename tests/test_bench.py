@@ -34,3 +34,17 @@ def test_bench_says_why_a_recipe_failed_in_one_line(tiny_models, tmp_path, capsy
     err = capsys.readouterr().err
     assert "the desktune recipe failed: lora.targets: no linear layer named nope" in err
     assert "Traceback" not in err
+
+
+def test_repeated_runs_keep_the_fastest_time_and_the_highest_peak():
+    from desktune.cli.bench import fastest
+
+    slow = {"real_tokens": 100, "seconds": 2.0, "peak_memory_gb": 1.5}
+    quick = {"real_tokens": 100, "seconds": 1.0, "peak_memory_gb": 1.2}
+    assert fastest(fastest(None, slow), quick) == {"real_tokens": 100, "seconds": 1.0, "peak_memory_gb": 1.5}
+    assert fastest(quick, slow)["seconds"] == 1.0
+
+
+def test_bench_runs_each_recipe_at_least_once(capsys):
+    assert main(["bench", "--repeat", "0"]) == 2
+    assert "--repeat 0" in capsys.readouterr().err
