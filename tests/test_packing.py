@@ -4,7 +4,7 @@ import pytest
 import torch
 
 from conftest import ARCHS
-from desktune.data.pack import PAD_MULTIPLE, pack
+from desktune.data.pack import pack, padded_length
 from desktune.data.template import ChatFormat
 from desktune.models.load import load_model, load_tokenizer, resolve
 from desktune.train.forward import row_loss_sum
@@ -48,6 +48,13 @@ def test_rows_respect_the_token_budget(tiny_models):
     _, encs = setup(tiny_models, "llama", n=12)
     budget = max(len(e.ids) for e in encs) + 10
     rows = pack(encs, budget)
-    assert all(r.n_real <= budget and r.input_ids.shape[1] % PAD_MULTIPLE == 0 for r in rows)
+    assert all(r.n_real <= budget and r.input_ids.shape[1] == padded_length(r.n_real) for r in rows)
     assert sum(r.n_real for r in rows) == sum(len(e.ids) for e in encs)
     assert len(rows) < len(encs)
+
+
+def test_rows_are_padded_to_few_lengths_and_little_padding():
+    lengths = [padded_length(n) for n in range(1, 4097)]
+    assert all(n <= padded < 1.25 * n + 16 for n, padded in enumerate(lengths, 1))
+    assert len(set(lengths[:512])) <= 16  # each distinct shape costs the CPU bf16 kernels' cache some memory
+    assert padded_length(83) == 96 and padded_length(512) == 512

@@ -25,12 +25,12 @@ def test_a_mapped_weight_leaves_memory_and_keeps_its_values(tmp_path):
     assert mapped.sum().item() == expected  # every page read: resident now
     before = _resident_mb()
     release_pages(mapped)
-    assert before - _resident_mb() > 200
+    assert before - _resident_mb() > 250
     assert mapped.sum().item() == expected  # read back from the file
 
 
 def test_ordinary_memory_is_left_as_it_is():
-    tensor = torch.arange(1 << 20, dtype=torch.float32)
+    tensor = torch.arange(1 << 22, dtype=torch.float32)  # 16 MB of anonymous memory: dropping it would zero it
     release_pages(tensor)
     release_pages(tensor[::2])  # not contiguous: ignored
-    assert tensor[-1].item() == (1 << 20) - 1
+    assert torch.equal(tensor, torch.arange(1 << 22, dtype=torch.float32))

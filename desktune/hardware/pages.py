@@ -1,4 +1,4 @@
-"""Give a tensor's memory pages back to the operating system once the tensor is no longer needed.
+"""Give a memory-mapped weight's pages back to the operating system once the weight has been copied.
 
 A safetensors checkpoint is memory-mapped: every weight read stays resident (and counts in the process's
 memory) until the whole file is unmapped, which happens only when the last weight of it is freed. Converting
@@ -8,19 +8,32 @@ the frozen base to bf16 would otherwise hold the fp32 file and its bf16 copy at 
 import ctypes
 import platform
 
-MADV_PAGEOUT = 21  # Linux 5.4+: reclaim the pages now. Non-destructive: a later read faults them back in.
+MADV_DONTNEED = 4
+PAGE = 4096
 
 
 def release_pages(tensor) -> None:
-    """Ask Linux to reclaim the whole pages under a contiguous CPU tensor; elsewhere, or if refused, nothing."""
+    """Drop the pages under a contiguous CPU tensor that lies in a file mapping (Linux); anything else is left
+    alone. The tensor stays readable: a later read faults its pages back in from the file. Call it only on a
+    tensor nothing will write to again (an edited page of a private mapping would revert to the file)."""
     if platform.system() != "Linux" or tensor.device.type != "cpu" or not tensor.is_contiguous():
         return
-    page = 4096
     start = tensor.data_ptr()
     end = start + tensor.numel() * tensor.element_size()
-    first, last = -(-start // page) * page, end // page * page
-    if last > first:
-        _libc().madvise(first, last - first, MADV_PAGEOUT)  # an old kernel says EINVAL: memory stays, harmless
+    first, last = -(-start // PAGE) * PAGE, end // PAGE * PAGE
+    if last > first and _in_a_file_mapping(first, last):
+        _libc().madvise(first, last - first, MADV_DONTNEED)
+
+
+def _in_a_file_mapping(start: int, end: int) -> bool:
+    """Whether [start, end) lies inside one mapping of a regular file ([heap], anonymous memory: no)."""
+    with open("/proc/self/maps") as maps:
+        for line in maps:
+            fields = line.split(maxsplit=5)
+            low, high = (int(x, 16) for x in fields[0].split("-"))
+            if low <= start and end <= high:
+                return len(fields) == 6 and fields[5].startswith("/") and not fields[5].rstrip().endswith("(deleted)")
+    return False
 
 
 def _libc():
