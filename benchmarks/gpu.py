@@ -2,10 +2,10 @@
 
     python benchmarks/gpu.py MODEL_DIR DATA [--steps 15]
 
-MODEL_DIR: a model folder (e.g. a random-weight Gemma 3 of a real size from shared/gpu/mk_model.py); DATA: chats
-from shared/gpu/mk_data.py. Each run is its own process, warm-up first, then the contenders in turn; memory is
-torch.cuda.max_memory_allocated (GB); tokens/s: desktune's median logged step after the second, TRL's real tokens
-over train(). Without CUDA it prints one line and exits 0.
+MODEL_DIR: a model folder (e.g. Gemma3ForCausalLM with random weights at a published size, saved with
+save_pretrained: no download needed); DATA: a chat file in any format desktune reads. Each run is its own
+process, warm-up first, then the contenders in turn; memory is torch.cuda.max_memory_allocated (GB); tokens/s:
+desktune's median logged step after the second, TRL's real tokens over train(). Without CUDA it prints one line and exits 0.
 """
 
 import json

@@ -1,4 +1,4 @@
-"""The planner on CUDA against one H100's measurements (shared/gpu/README.md, desktune at 35f9c5c), and plans
+"""The planner on CUDA against one H100's measurements (the table in benchmarks/README.md, desktune at 35f9c5c), and plans
 for a machine one does not have (`plan --device`)."""
 
 import json
@@ -21,7 +21,7 @@ SHAPES = {"4b": Gemma3TextConfig(hidden_size=2560, intermediate_size=10240, num_
                                  num_attention_heads=8, num_key_value_heads=4, **GEMMA3),
           "12b": Gemma3TextConfig(hidden_size=3840, intermediate_size=15360, num_hidden_layers=48,
                                   num_attention_heads=16, num_key_value_heads=8, **GEMMA3)}
-# The measured data: 400 chats from shared/gpu/mk_data.py (persona words, user 20-60, assistant 100-500), the
+# The measured data: 400 synthetic chats (persona words, user turns of 20-60 words, assistant 100-500), the
 # bundled example's config (max_length 512, 10% held out, seed 42); token lengths of the 360 training examples
 # as desktune encodes them with Gemma 3's tokenizer and template, in training order of the file.
 LENGTHS = [int(n) for n in """
