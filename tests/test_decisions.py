@@ -83,3 +83,20 @@ def test_more_processes_than_gpus_on_a_node_is_refused_before_nccl_starts(proces
     assert bool(problem) == refused
     if refused:
         assert f"{processes} processes" in problem and "one GPU per process" in problem
+
+
+def test_the_auto_lr_follows_the_answer_length_and_a_requested_one_is_kept():
+    from desktune.config import load_config
+    from desktune.train.optim import choose_lr
+
+    def chosen(answer_tokens, *overrides):
+        cfg = load_config(None, list(overrides))
+        why = choose_lr(cfg, answer_tokens)
+        return cfg.train.lr, why
+
+    assert chosen(30)[0] == 1e-4  # short answers forget less at the lower rate
+    assert chosen(90)[0] == 1.5e-4
+    assert chosen(400)[0] == 2e-4  # long answers need twice that to learn to end
+    assert "here 90 trained tokens per example" in chosen(90)[1]
+    assert chosen(30, "method=full") == (2e-5, "auto: every weight moves, so 10x gentler than an adapter")
+    assert chosen(30, "train.lr=3e-4") == (3e-4, "requested")

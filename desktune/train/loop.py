@@ -49,7 +49,7 @@ from desktune.train.distributed import (
     use_fsdp,
 )
 from desktune.train.forward import RowLoss, loss_and_count
-from desktune.train.optim import lr_at, make_optimizer
+from desktune.train.optim import choose_lr, lr_at, make_optimizer
 from desktune.train.safety import (
     ctrl_c_finishes_the_step,
     diverged,
@@ -57,10 +57,7 @@ from desktune.train.safety import (
     plain_out_of_memory,
 )
 from desktune.train.state import TrainState
-
-
-# an adapter's auto lr for short answers, up to twice that for long ones (see _choose_lr)
-ADAPTER_LR, FULL_LR, SHORT_ANSWER = 1e-4, 2e-5, 40
+from desktune.train.summary import early_stop_text, summarise, summary_text
 
 
 @dataclass
@@ -135,7 +132,7 @@ def _set_up(cfg, run) -> Training:
                                                (e.encoded.ids for e in data.train), chat.end_of_turn)
     cfg.train.batch_size, batch_why = batch_size(cfg.train, len(data.train))
     plan = make_plan(cfg, model.config, data.train, facts, precision, accelerator.num_processes)
-    lr_why = _choose_lr(cfg, data.stats["trained_tokens"] / max(len(data.train), 1))
+    lr_why = choose_lr(cfg, data.stats["trained_tokens"] / max(len(data.train), 1))
     # the planner's decisions replace the auto values, so the resolved config (and eval, resume) use them
     cfg.train.micro_batch_tokens = plan.row_tokens
     cfg.train.gradient_checkpointing = "on" if plan.checkpointing else "off"
@@ -161,23 +158,6 @@ def _set_up(cfg, run) -> Training:
     meta = {"config": _resolved_config(cfg, run, precision, chat.name), "data_fingerprint": _fingerprint(data)}
     return Training(cfg, run, accelerator, facts.kind, precision, model, tokenizer, chat, data, plan, sharded, params,
                     loss_fn, optimizer, decisions, meta, schedule, total, eval_rows, neutral_rows)
-
-
-def _choose_lr(cfg, answer_tokens: float) -> str:
-    """Sets cfg.train.lr when it is auto (0); returns why it has its value. answer_tokens: trained tokens per
-    training example."""
-    if cfg.train.lr:
-        return "requested"
-    if cfg.method == "full":
-        cfg.train.lr = FULL_LR
-        return "auto: every weight moves, so 10x gentler than an adapter"
-    # Measured on the built-in (benchmarks/README.md): short answers learn their form at 1e-4 and forget more
-    # at 2e-4 (the bundled example's neutral perplexity +5% against +24%; 30-token pet-shop answers +15% at 2e-4),
-    # while 170-token answers need 2e-4 to learn theirs (8 of 16 ended at 1e-4, 16 of 16 at 2e-4)
-    scale = min(2.0, max(1.0, (answer_tokens / SHORT_ANSWER) ** 0.5))
-    cfg.train.lr = float(f"{ADAPTER_LR * scale:.2g}")
-    return (f"auto: an adapter, {ADAPTER_LR:g} for short answers, up to twice that for long ones "
-            f"(here {answer_tokens:.0f} trained tokens per example)")
 
 
 def _guard_text(cfg, guarded: bool) -> str:
@@ -307,7 +287,7 @@ def _evaluate(t: Training, record: dict, looks: list) -> None:
             if t.main:
                 _save_tuned(t.model, t.tokenizer, t.run.checkpoints / "best", weights)
         elif cfg.train.early_stopping and state.evals_without_gain >= cfg.train.early_stopping:
-            state.stop_reason = _early_stop_text(state, bool(t.neutral_rows))
+            state.stop_reason = early_stop_text(state, bool(t.neutral_rows))
     if state.step % cfg.train.log_every == 0 or "eval_loss" in record or state.step == t.total:
         t.report.step(record)
     if t.main and looks and "eval_loss" in record:
@@ -323,13 +303,6 @@ def _forgetting_within_budget(t: Training, record: dict) -> bool:
     record["forgetting_pct"] = 100 * (math.exp(neutral - t.state.neutral_base) - 1)
     t.state.forgetting.append([t.state.step, record["forgetting_pct"]])
     return record["forgetting_pct"] <= t.cfg.train.forgetting_budget
-
-
-def _early_stop_text(state: TrainState, guarded: bool) -> str:
-    if state.best_eval is None:
-        return f"early stopping: {state.evals_without_gain} evaluations forgot more than the budget"
-    return (f"early stopping: eval loss did not improve{' within the forgetting budget' if guarded else ''} for "
-            f"{state.evals_without_gain} evaluations (best {state.best_eval:.4f} at step {state.best_step})")
 
 
 def _checkpoint(t: Training, stop: bool) -> None:
@@ -353,11 +326,11 @@ def _wrap_up(t: Training, samples: int, started: float) -> dict:
         return {}
     _final_tuned(t.model, t.tokenizer, run.model_dir if cfg.method == "full" else run.adapter,
                  run.checkpoints / "best", weights)
-    summary = _summary(cfg, t.decisions, state, t.data, time.perf_counter() - started, t.kind)
+    summary = summarise(cfg, t.decisions, state, t.data, time.perf_counter() - started, t.kind)
     summary |= {"planned_peak_memory_gb": round(t.plan.peak / 1e9, 2),
                 "planned_seconds_per_step": round(t.plan.seconds_per_step, 2)}
     run.write_json(run.summary, summary)
-    t.report.say(_summary_text(summary))
+    t.report.say(summary_text(summary))
     if samples and t.sharded:
         t.report.say(f"base-vs-tuned answers skipped: generating needs the whole model in one process; "
                      f"run `desktune eval {run.path}` for them")
@@ -425,33 +398,3 @@ def _final_tuned(model, tokenizer, final, best, weights: dict | None = None) -> 
         return _save_tuned(model, tokenizer, final, weights)
     with replaced_folder(final) as tmp:
         shutil.copytree(best, tmp)
-
-
-def _summary(cfg, decisions, state: TrainState, data, seconds, kind) -> dict:
-    evals = [v for _, v in state.eval_loss]
-    return {"model": cfg.model, "method": cfg.method, **decisions, "steps_done": state.step,
-            "stop_reason": state.stop_reason, "best_step": state.best_step, "best_eval_loss": state.best_eval,
-            "seconds": round(seconds, 1), "tokens_seen": state.tokens,
-            "trained_tokens_per_epoch": data.stats["trained_tokens"], "tokens_per_epoch": data.stats["train_tokens"],
-            "peak_memory_gb": round(peak_memory_gb(kind), 2),
-            "loss_start": state.loss[0][1] if state.loss else None,
-            "loss_end": state.loss[-1][1] if state.loss else None,
-            "eval_loss_start": evals[0] if evals else None, "eval_loss_end": evals[-1] if evals else None,
-            "forgetting_pct": dict(state.forgetting).get(state.best_step or state.step)}
-
-
-def _summary_text(s: dict) -> str:
-    lines = [f"done in {s['seconds']:.0f}s on {s['device']} ({s['precision']}); {s['stop_reason']}"]
-    if s["loss_start"] is not None:
-        lines.append(f"train loss {s['loss_start']:.4f} -> {s['loss_end']:.4f}; peak memory {s['peak_memory_gb']} GB")
-    if s["eval_loss_start"] is not None and s["best_eval_loss"] is None:
-        lines.append(f"no evaluation was within the forgetting budget: {'model' if s['method'] == 'full' else 'adapter'}"
-                     "/ is the last step's; lower train.lr or train.epochs, or raise train.forgetting_budget")
-    elif s["eval_loss_start"] is not None:
-        drop = 100 * (1 - s["eval_loss_end"] / s["eval_loss_start"])
-        lines.append(f"eval loss {s['eval_loss_start']:.4f} -> {s['eval_loss_end']:.4f} ({drop:.0f}% lower); "
-                     f"{'model' if s['method'] == 'full' else 'adapter'}/ is from step {s['best_step']} "
-                     f"(best eval {s['best_eval_loss']:.4f})")
-    if s["forgetting_pct"] is not None:
-        lines.append(f"neutral-text perplexity {s['forgetting_pct']:+.1f}% against the base ({s['forgetting_guard']})")
-    return "\n".join(lines)
