@@ -13,6 +13,8 @@ import subprocess
 import sys
 from pathlib import Path
 
+from plan_accuracy import planned_and_used
+
 ROOT = Path(__file__).resolve().parent.parent
 DATA = ROOT / "benchmarks" / "data"
 RUNS = ROOT / "runs"
@@ -57,10 +59,11 @@ def plan(reuse: bool) -> list[bool]:
     """The planner against the 8 short trainings of plan_accuracy.py and the default trainings of quality()."""
     if not reuse:
         python("benchmarks/plan_accuracy.py", str(WORK / "plan"))
+    results = json.loads((WORK / "plan" / "plan_accuracy.json").read_text())
+    defaults = [RUNS / "persona", *(RUNS / f"own-{s}" for s in OWN_SETS)]
+    results += [planned_and_used(run, f"{run.name} (defaults)") for run in defaults if (run / "summary.json").exists()]
     rows = [(r["run"], r["memory_planned"], r["memory_measured"], r["step_planned"], r["step_measured"])
-            for r in json.loads((WORK / "plan" / "plan_accuracy.json").read_text())]
-    rows += [_planned_and_used(run) for run in [RUNS / "persona", *(RUNS / f"own-{s}" for s in OWN_SETS)]
-             if (run / "summary.json").exists()]
+            for r in results]
     out = []
     for name, mem_plan, mem_used, step_plan, step_used in rows:
         mem_err, time_err = mem_plan / mem_used - 1, step_plan / step_used - 1
@@ -69,15 +72,6 @@ def plan(reuse: bool) -> list[bool]:
                            f"within ±{PLAN_MEMORY:.0%}); step {step_plan:.2f} s planned, {step_used:.2f} s "
                            f"({time_err:+.0%}, within ±{PLAN_TIME:.0%})"))
     return out
-
-
-def _planned_and_used(run: Path) -> tuple:
-    plan = json.loads((run / "plan.json").read_text())
-    summary = json.loads((run / "summary.json").read_text())
-    steps = [json.loads(line) for line in (run / "metrics.jsonl").read_text().splitlines()][1:]  # after warm-up
-    seconds = [(b["tokens"] - a["tokens"]) / b["tokens_per_s"] for a, b in zip(steps, steps[1:])]
-    return (f"{run.name} (defaults)", plan["peak_memory_gb"], summary["peak_memory_gb"], plan["seconds_per_step"],
-            sum(seconds) / len(seconds))
 
 
 def quality(reuse: bool) -> list[bool]:
@@ -113,7 +107,8 @@ def main(argv: list[str]) -> int:
     if unknown:
         raise SystemExit(f"unknown part {', '.join(sorted(unknown))}: choose from speed, plan, quality")
     WORK.mkdir(parents=True, exist_ok=True)
-    results = [ok for part in parts for ok in {"speed": speed, "plan": plan, "quality": quality}[part]("--reuse" in argv)]
+    checks = {"speed": speed, "plan": plan, "quality": quality}
+    results = [ok for part in parts for ok in checks[part]("--reuse" in argv)]
     print(f"{sum(results)} of {len(results)} promises kept")
     return 0 if all(results) else 1
 

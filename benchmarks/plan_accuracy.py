@@ -45,9 +45,14 @@ def measure(name: str, model: str, overrides: list[str], work: Path) -> dict:
     done = subprocess.run(command, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
     if done.returncode:
         raise SystemExit(f"{name} failed:\n{done.stderr[-2000:]}")
+    return planned_and_used(run, name)
+
+
+def planned_and_used(run: Path, name: str) -> dict:
+    """A finished run's plan against what it used: peak memory, and the mean step after the first (warm-up)."""
     plan = json.loads((run / "plan.json").read_text())
     summary = json.loads((run / "summary.json").read_text())
-    steps = [json.loads(line) for line in (run / "metrics.jsonl").read_text().splitlines()][1:]  # after warm-up
+    steps = [json.loads(line) for line in (run / "metrics.jsonl").read_text().splitlines()][1:]
     seconds = [(b["tokens"] - a["tokens"]) / b["tokens_per_s"] for a, b in zip(steps, steps[1:])]
     return {"run": name, "memory_planned": plan["peak_memory_gb"], "memory_measured": summary["peak_memory_gb"],
             "step_planned": plan["seconds_per_step"], "step_measured": sum(seconds) / len(seconds)}
