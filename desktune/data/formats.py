@@ -1,5 +1,6 @@
 """Normalise every supported row format to messages (a list of {'role', 'content'}) or plain text."""
 
+from desktune.data.tools import SHAREGPT_TOOL_TURNS, ToolTurns, is_tool_chat, read_tools, sharegpt_turn
 from desktune.errors import DataError
 
 ROLES = {"system", "user", "assistant"}
@@ -23,6 +24,11 @@ def detect(row: object) -> str:
 
 def normalise(row: object, where: str, fmt: str = "auto") -> list[dict] | str:
     """The row as validated messages, or as text for the text format; DataError names the row and problem."""
+    return normalise_with_tools(row, where, fmt)[0]
+
+
+def normalise_with_tools(row: object, where: str, fmt: str = "auto") -> tuple[list[dict] | str, list[dict] | None]:
+    """normalise(), and the row's tools beside it (None for a row without tools or tool turns)."""
     if not isinstance(row, dict):
         raise DataError(f"{where}: expected a JSON object, got {type(row).__name__}",
                         'write each example as {"messages": [{"role": "user", "content": "..."}, ...]}')
@@ -43,11 +49,12 @@ def normalise(row: object, where: str, fmt: str = "auto") -> list[dict] | str:
         text = row.get("text")
         if not isinstance(text, str) or not text.strip():
             raise DataError(f"{where}: 'text' is empty or not a string", "each text row needs some text")
-        return text
+        return text, None
     else:
         raise DataError(f"{where}: unknown row format with keys {sorted(row)}",
                         "use messages, conversations (ShareGPT), instruction/output (Alpaca), prompt/completion or text")
-    return validate_messages(messages, where)
+    tools = read_tools(row.get("tools"), where) if is_tool_chat(row, messages) else None
+    return validate_messages(messages, where, tools), tools
 
 
 def _sharegpt(row: dict, where: str) -> list[dict]:
@@ -56,17 +63,26 @@ def _sharegpt(row: dict, where: str) -> list[dict]:
         raise DataError(f"{where}: 'conversations' must be a list", 'use [{"from": "human", "value": "..."}, ...]')
     out = []
     for i, turn in enumerate(turns):
+        if isinstance(turn, dict) and turn.get("from") in SHAREGPT_TOOL_TURNS:
+            out.append(sharegpt_turn(turn, f"{where}: conversations[{i}]"))
+            continue
         if not isinstance(turn, dict) or turn.get("from") not in SHAREGPT_ROLES:
-            raise DataError(f"{where}: conversations[{i}] has no known 'from'", f"use one of {sorted(SHAREGPT_ROLES)}")
+            raise DataError(f"{where}: conversations[{i}] has no known 'from'",
+                            f"use one of {sorted(SHAREGPT_ROLES) + list(SHAREGPT_TOOL_TURNS)}")
         out.append({"role": SHAREGPT_ROLES[turn["from"]], "content": turn.get("value")})
     return out
 
 
-def validate_messages(messages: object, where: str) -> list[dict]:
+def validate_messages(messages: object, where: str, tools: list[dict] | None = None) -> list[dict]:
+    """Plain turns as {'role', 'content'}; with tools (a tool chat), calls and results checked by ToolTurns."""
     if not isinstance(messages, list) or not messages:
         raise DataError(f"{where}: 'messages' must be a non-empty list", 'use [{"role": "user", "content": "..."}, ...]')
     clean = []
+    tool_turns = ToolTurns(tools) if tools is not None else None
     for i, m in enumerate(messages):
+        if tool_turns is not None and tool_turns.owns(m):
+            clean.append(tool_turns.take(m, f"{where}: messages[{i}]"))
+            continue
         if not isinstance(m, dict) or "role" not in m or "content" not in m:
             raise DataError(f"{where}: messages[{i}] needs 'role' and 'content'", '{"role": "user", "content": "..."}')
         if m["role"] not in ROLES:
