@@ -7,8 +7,9 @@ token-prefix of the full rendering, so the prompt used at generation is exactly 
 
 from dataclasses import dataclass
 
+from desktune.data.tools import has_tool_turns, openai_messages, openai_tools
 from desktune.errors import DataError
-from desktune.models.templates import END_OF_TURN, END_TOKENS, TEMPLATES
+from desktune.models.templates import EARLIER_TEMPLATES, END_OF_TURN, END_TOKENS, TEMPLATES, TOOL_FORMATS
 
 
 @dataclass
@@ -30,19 +31,39 @@ class ChatFormat:
     def stop_tokens(self) -> list[str]:
         return self.tokenizer.convert_ids_to_tokens(self.stop_ids)
 
-    def render(self, messages: list[dict], generation_prompt: bool = False, where: str = "") -> str:
+    @property
+    def tool_format(self) -> str | None:
+        """How tools are written: a built-in format, the tokenizer's own template, or None (it cannot show them)."""
+        if self.name != "own":
+            return TOOL_FORMATS[self.name]
+        # str(): a tokenizer may hold several named templates (a dict), one of them for tool use
+        return "tokenizer template" if "tools" in str(self.tokenizer.chat_template or "") else None
+
+    def render(self, messages: list[dict], generation_prompt: bool = False, where: str = "",
+               tools: list[dict] | None = None) -> str:
+        """The conversation as text; a tool chat goes to the template in the OpenAI form templates expect."""
+        extra = {}
+        if tools or has_tool_turns(messages):
+            if self.tool_format is None:
+                raise DataError(f"{where or 'conversation'}: it has tools, but the tokenizer's own chat template "
+                                "never mentions tools", "set data.template to a built-in one with a tool format "
+                                "(gemma, chatml, llama3)")
+            messages = openai_messages(messages)
+            extra = {"tools": openai_tools(tools)} if tools else {}
         try:
-            return self.tokenizer.apply_chat_template(messages, tokenize=False, add_generation_prompt=generation_prompt)
+            return self.tokenizer.apply_chat_template(messages, tokenize=False, add_generation_prompt=generation_prompt,
+                                                      **extra)
         except Exception as e:  # jinja's raise_exception: the template forbids this conversation's shape
             raise DataError(f"{where or 'conversation'}: the {self.name} chat template rejects it: {e}",
-                            "alternate user/assistant turns, starting with user (after an optional system)") from None
+                            "alternate user/assistant turns, starting with user (after an optional system); a call's "
+                            "results follow it, and the answer follows them") from None
 
     def tokens(self, text: str) -> list[int]:
         # The template already writes the BOS token, so the tokenizer must not add another.
         return self.tokenizer(text, add_special_tokens=False)["input_ids"]
 
-    def prompt_ids(self, messages: list[dict]) -> list[int]:
-        return self.tokens(self.render(messages, generation_prompt=True))
+    def prompt_ids(self, messages: list[dict], tools: list[dict] | None = None) -> list[int]:
+        return self.tokens(self.render(messages, generation_prompt=True, tools=tools))
 
     def encode_text(self, text: str) -> Encoded:
         """Plain text trains on every token, ending with EOS so the model learns where documents stop."""
@@ -50,8 +71,11 @@ class ChatFormat:
         ids = bos + self.tokens(text) + [self.tokenizer.eos_token_id]
         return Encoded(ids, [False] * len(bos) + [True] * (len(ids) - len(bos)))
 
-    def encode(self, messages: list[dict], where: str = "", train_on: str = "assistant") -> Encoded:
-        ids = self.tokens(self.render(messages, where=where))
+    def encode(self, messages: list[dict], where: str = "", train_on: str = "assistant",
+               tools: list[dict] | None = None) -> Encoded:
+        """Tokens and labels: assistant turns train (their answers and calls, each to its end of turn); tool
+        declarations and results, like the user's words, do not."""
+        ids = self.tokens(self.render(messages, where=where, tools=tools))
         trained = [train_on == "all"] * len(ids)
         if train_on == "all":
             return Encoded(ids, trained)
@@ -59,13 +83,13 @@ class ChatFormat:
         if train_on == "last":
             turns = turns[-1:]
         for i in turns:
-            start = self._checked_prefix(messages[:i], ids, where, generation_prompt=True)
-            end = self._checked_prefix(messages[: i + 1], ids, where, generation_prompt=False)
+            start = self._checked_prefix(messages[:i], ids, where, True, tools)
+            end = self._checked_prefix(messages[: i + 1], ids, where, False, tools)
             trained[start:end] = [True] * (end - start)
         return Encoded(ids, trained)
 
-    def _checked_prefix(self, messages, full_ids, where, generation_prompt) -> int:
-        prefix = self.tokens(self.render(messages, generation_prompt, where)) if messages else []
+    def _checked_prefix(self, messages, full_ids, where, generation_prompt, tools) -> int:
+        prefix = self.tokens(self.render(messages, generation_prompt, where, tools)) if messages else []
         if full_ids[: len(prefix)] != prefix:
             raise DataError(f"{where}: the chat template renders this conversation differently turn by turn",
                             "set data.template to a built-in one (gemma, chatml, llama3)")
@@ -78,8 +102,8 @@ def choose_template(tokenizer, template: str, model_type: str) -> str:
     if template != "auto":
         return template
     if tokenizer.chat_template:
-        same = [name for name, text in TEMPLATES.items() if text == tokenizer.chat_template]
-        return same[0] if same else "own"
+        known = {text: name for name, text in TEMPLATES.items()} | EARLIER_TEMPLATES
+        return known.get(tokenizer.chat_template, "own") if isinstance(tokenizer.chat_template, str) else "own"
     if model_type.startswith("gemma"):
         return "gemma"
     if model_type.startswith("llama"):
