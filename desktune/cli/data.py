@@ -46,6 +46,7 @@ def _text(r: dict) -> str:
         f"examples      {r['examples']} of {r['rows']} rows; {r['truncated']} truncated, {r['dropped']} dropped, "
         f"{r['skipped_invalid']} invalid",
         f"tokens        {r['train_tokens']:,} in all, {r['trained_tokens']:,} trained; longest {r['max_length_seen']}",
+        *_tool_lines(r),
         f"end of turn   {'trained' if r['end_of_turn_trained'] else 'NOT trained in every example'}",
         f"untrained     {r['untrained_tokens']}",
         "lengths       " + "  ".join(f"{k}: {v}" for k, v in r["length_histogram"].items()),
@@ -53,3 +54,12 @@ def _text(r: dict) -> str:
     lines += [f"problem       {p}" for p in r["problems"]]
     lines += ["", "first example (trained tokens in [[ ]]):", r["example"]]
     return "\n".join(lines)
+
+
+def _tool_lines(r: dict) -> list[str]:
+    if r.get("tool_format", "none") == "none":
+        return []
+    t = r["tool_use"]
+    return [f"tools         {t['tools_per_row_mean']:g} per row (max {t['tools_per_row_max']}) "
+            f"in {t['rows_with_tools']} rows; {t['calls_per_example']:g} calls per example; {t['assistant_turns_without_call']} assistant "
+            f"turns without a call; written as {r['tool_format']}"]

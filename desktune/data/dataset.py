@@ -4,7 +4,7 @@ import random
 from collections import Counter
 from dataclasses import dataclass, field
 
-from desktune.data.formats import detect, normalise
+from desktune.data.formats import detect, normalise_with_tools
 from desktune.data.sources import read_rows
 from desktune.data.template import ChatFormat, Encoded
 from desktune.errors import DataError
@@ -15,6 +15,7 @@ class Example:
     where: str
     messages: list[dict] | None  # None for plain text
     encoded: Encoded
+    tools: list[dict] | None = None  # the row's tools, for rendering the same prompt later (None: no tools)
 
 
 @dataclass
@@ -62,10 +63,10 @@ def load_examples(spec: str, chat: ChatFormat, data_cfg) -> tuple[list[Example],
 
 
 def _encode_row(where: str, row, chat: ChatFormat, data_cfg) -> Example:
-    sample = normalise(row, where, data_cfg.format)
+    sample, tools = normalise_with_tools(row, where, data_cfg.format)
     if isinstance(sample, str):
         return Example(where, None, chat.encode_text(sample))
-    return Example(where, sample, chat.encode(sample, where, data_cfg.train_on))
+    return Example(where, sample, chat.encode(sample, where, data_cfg.train_on, tools), tools)
 
 
 def _refuse_mixed_formats(rows: list) -> None:
@@ -122,9 +123,23 @@ def describe(train: list[Example], eval_examples: list[Example], chat: ChatForma
     return {**source, "template": chat.name, "train_examples": len(train), "eval_examples": len(eval_examples),
             "train_tokens": sum(lengths), "trained_tokens": trained, "max_length_seen": max(lengths),
             "length_histogram": {k: v for k, v in hist.items() if v},
-            "end_of_turn_trained": eot_trained,
+            "end_of_turn_trained": eot_trained, **_tool_use(train, chat),
             # encode() refuses any conversation whose generation prompt is not a token-prefix of its training text
             "generation_prompt_is_training_prefix": True, "example": mark_trained(chat.tokenizer, first)}
+
+
+def _tool_use(train: list[Example], chat: ChatFormat) -> dict:
+    """How the rows use tools, and the format they were written in ("none" when no row has tools)."""
+    tool_rows = [e for e in train if e.tools is not None]
+    if not tool_rows:
+        return {"tool_format": "none"}
+    chats = [e for e in train if e.messages]
+    calls = [len(m.get("tool_calls", [])) for e in chats for m in e.messages if m["role"] == "assistant"]
+    tools = [len(e.tools) for e in tool_rows]
+    return {"tool_format": chat.tool_format,
+            "tool_use": {"rows_with_tools": len(tool_rows), "tools_per_row_mean": round(sum(tools) / len(tools), 2),
+                         "tools_per_row_max": max(tools), "calls_per_example": round(sum(calls) / len(chats), 2),
+                         "assistant_turns_without_call": sum(1 for n in calls if n == 0)}}
 
 
 def mark_trained(tokenizer, enc: Encoded) -> str:
