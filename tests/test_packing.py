@@ -2,13 +2,13 @@
 
 import pytest
 import torch
+from conftest import ARCHS, example_rows
 
-from conftest import ARCHS
-from desktune.data.pack import pack, padded_length
+from desktune.data.pack import pack
 from desktune.data.template import ChatFormat
 from desktune.models.load import load_model, load_tokenizer, resolve
+from desktune.plan.estimate import padded_length
 from desktune.train.forward import row_loss_sum
-from conftest import example_rows
 
 CPU = torch.device("cpu")
 

@@ -40,7 +40,7 @@ def test_qlora_8b_fits_a_24gb_gpu_and_lora_needs_more():
 
 def test_auto_row_tokens_short_on_cpu_long_on_cuda_never_below_the_longest_example():
     assert plan_8b("qlora", "cuda", 80).row_tokens == 4096
-    assert plan_8b("lora", "cpu", 200).row_tokens == 704  # the longest example (700) rounded up to 64
+    assert plan_8b("lora", "cpu", 200).row_tokens == 768  # the longest example (700) padded as rows are
     job = Job("lora", "bf16", 0, 0.6)
     small = fit(LLAMA_8B, job, "cpu", 200 * GB, 1000, 100, 1000, 10)
     assert small.row_tokens == 512

@@ -5,17 +5,17 @@ example, so attention can be kept inside examples. targets[t] is the token the m
 at position t, or -100 where nothing trains (prompt tokens and example boundaries).
 
 Rows are padded to one of a few lengths (the padding is one more "example" that never trains): CPU bf16
-kernels cache per input shape, and unbounded distinct lengths grew memory step by step. The lengths are
-multiples of a quarter of the row's power of two (16 at least): at most a quarter of a row is padding, and
-about 16 shapes cover rows up to 512 tokens.
+kernels cache per input shape, and unbounded distinct lengths grew memory step by step (the lengths:
+desktune.plan.estimate.padded_length, which the planner sizes rows with).
 """
 
 from dataclasses import dataclass
 
 import torch
 
+from desktune.plan.estimate import padded_length
+
 IGNORE = -100
-PAD_MULTIPLE = 16  # the finest step between padded lengths
 
 
 @dataclass
@@ -47,12 +47,6 @@ def pack(examples: list, max_tokens: int, packing: bool = True, pad_id: int = 0)
     if current:
         rows.append(_row(current, pad_id))
     return rows
-
-
-def padded_length(n: int) -> int:
-    """n rounded up to a multiple of a quarter of its power of two: 83 -> 96, 300 -> 320, 1000 -> 1024."""
-    step = max(PAD_MULTIPLE, 1 << max(n.bit_length() - 3, 0))
-    return -(-n // step) * step
 
 
 def _row(encs: list, pad_id: int) -> Row:

@@ -12,11 +12,13 @@ def matmul_gflops(device: str, dtype_name: str, size: int = 1024, seconds: float
     dtype = _torch_dtype(dtype_name)
     a = torch.ones(size, size, device=device, dtype=dtype)  # values do not change the speed; random ones
     b = torch.ones(size, size, device=device, dtype=dtype)  # would draw from the training run's seeded RNG
-    _sync(device, a @ b)
+    started = time.perf_counter()
+    while time.perf_counter() - started < seconds / 4:  # warm up: kernel selection, clock ramp
+        _sync(device, a @ b)
     best = 0.0
-    for _ in range(4):  # the best of four slices: a busy moment on a shared machine should not count
+    for _ in range(8):  # the best of eight slices: a busy moment on a shared machine should not count
         runs, started = 0, time.perf_counter()
-        while time.perf_counter() - started < seconds / 4:
+        while time.perf_counter() - started < seconds / 8:
             _sync(device, a @ b)
             runs += 1
         best = max(best, 2 * size**3 * runs / (time.perf_counter() - started) / 1e9)

@@ -8,10 +8,13 @@ import platform
 from dataclasses import dataclass
 
 GB = 1e9
+PAD_STEP = 16  # the finest step between the lengths rows are padded to
 # desktune.train.forward applies the vocabulary projection to at most this many logits at a time; 4x more when
 # the projection itself trains (full fine-tune): each chunk then also adds a vocab x hidden weight gradient
 LOSS_CHUNK_ELEMENTS = 2**25
-CPU_RUNTIME = 0.55 * GB  # python + torch + transformers + tokenizer, measured RSS before any weights
+# python + torch + transformers + peft + accelerate, and the fast tokenizer, whose memory grows with its
+# vocabulary (measured RSS of whole runs: about 0.45 GB with a tiny test tokenizer, 0.55 with the built-in's 262k)
+CPU_RUNTIME, TOKENIZER_BYTES_PER_TOKEN = 0.45 * GB, 400
 GPU_RUNTIME = 0.6 * GB  # CUDA context and allocator slack
 
 
@@ -68,6 +71,13 @@ class Job:
     shards: int = 1  # train.fsdp: weights, gradients and optimizer state split over this many processes
 
 
+def padded_length(tokens: int) -> int:
+    """The length a row of this many tokens is padded to: a multiple of a quarter of its power of two (83 -> 96,
+    300 -> 320, 1000 -> 1024), so at most a quarter of a row is padding and about 16 shapes cover rows up to 512."""
+    step = max(PAD_STEP, 1 << max(tokens.bit_length() - 3, 0))
+    return -(-tokens // step) * step
+
+
 def lora_params(shape: Shape, job: Job) -> int:
     targets = shape.linear_shapes()
     chosen = job.lora_targets or tuple(targets)
@@ -96,8 +106,11 @@ def memory(shape: Shape, job: Job, kind: str) -> dict[str, float]:
         "optimizer": trainable * 8,  # AdamW: two fp32 moments
         "activations": _activations(shape, job, act),
         "logits/loss": _loss_bytes(shape, job, act),
-        "runtime": GPU_RUNTIME if kind == "cuda" else CPU_RUNTIME,
+        "runtime": GPU_RUNTIME if kind == "cuda" else cpu_runtime(shape),
     }
+    if kind != "cuda" and job.checkpointing:  # measured on the built-in (bf16, rows of 512-2048 tokens): a
+        # checkpointed forward on CPU leaves about 16 kB per token and layer behind, 6x the residual stream it keeps
+        parts["activations"] += 5 * shape.layers * job.row_tokens * shape.hidden * 4
     if kind != "cuda":  # the CPU heap keeps freed blocks of the vocabulary-sized loss chunks between steps (measured:
         # the built-in's peak grows by about one chunk's worth over a run's first dozens of steps)
         parts["heap"] = parts["logits/loss"]
@@ -132,7 +145,11 @@ def loading_peak(shape: Shape, job: Job, kind: str) -> float:
     if kind == "cuda" or job.method != "lora" or job.precision == "fp32":
         return 0.0
     mapped = shape.embedding_params if platform.system() == "Linux" else shape.params
-    return shape.params * 2 + mapped * 4 + CPU_RUNTIME
+    return shape.params * 2 + mapped * 4 + cpu_runtime(shape)
+
+
+def cpu_runtime(shape: Shape) -> float:
+    return CPU_RUNTIME + shape.vocab * TOKENIZER_BYTES_PER_TOKEN
 
 
 def _activations(shape: Shape, job: Job, act: int) -> float:

@@ -2,9 +2,17 @@
 
 from dataclasses import dataclass, field
 
-from desktune.plan.estimate import GB, Job, Shape, flops_per_token, loading_peak, memory, trainable_params
+from desktune.plan.estimate import (
+    GB,
+    Job,
+    Shape,
+    flops_per_token,
+    loading_peak,
+    memory,
+    padded_length,
+    trainable_params,
+)
 
-PAD = 64  # desktune.data.pack pads rows to a multiple of this
 # Share of the probed matmul peak a training step reaches. CPU figures were fitted to real runs on a 2-core
 # AMD EPYC (benchmarks/plan_accuracy.py; bf16 refitted 2026-11-28 once the loss stopped recomputing a frozen head):
 # bf16 matmuls are fast there but casts, norms and attention are not.
@@ -64,7 +72,7 @@ def fit(shape: Shape, job: Job, kind: str, usable: float, gflops: float | None, 
     job.attention_matrix = kind != "cuda"
     chosen, row_why = _row_tokens(row_tokens, longest, job.attention_matrix, low_memory)
     biggest = max(largest_step, tokens_per_step)
-    job.row_tokens = min(chosen, -(-int(biggest) // PAD) * PAD)  # a step may not fill a whole row
+    job.row_tokens = min(chosen, padded_length(int(biggest)))  # a step may not fill a whole row
     job.checkpointing, ckpt_why = checkpointing == "on", f"requested ({checkpointing})"
     if checkpointing == "auto" and low_memory:
         job.checkpointing, ckpt_why = True, "on: train.low_memory"
@@ -84,9 +92,9 @@ def fit(shape: Shape, job: Job, kind: str, usable: float, gflops: float | None, 
 
 def _shrink_rows(shape: Shape, job: Job, kind: str, usable: float, longest: int, chosen: int, why: str):
     """Halve an auto row (not below the longest example) until the job fits with checkpointing."""
-    need = -(-longest // PAD) * PAD
+    need = padded_length(longest)
     while chosen > need and sum(memory(shape, job, kind).values()) > usable:
-        chosen = max(need, chosen // 2 // PAD * PAD)
+        chosen = max(need, padded_length(chosen // 2))
         job.row_tokens = min(job.row_tokens, chosen)
         why = f"shortened to {chosen} so that the job fits this memory (checkpointing alone was not enough)"
     return chosen, why
@@ -101,7 +109,7 @@ def _seconds_per_step(shape: Shape, job: Job, kind: str, gflops: float, tokens_p
 
 
 def _row_tokens(requested: int, longest: int, attention_matrix: bool, low_memory: bool) -> tuple[int, str]:
-    need = -(-longest // PAD) * PAD
+    need = padded_length(longest)
     if requested:
         return max(requested, need), "requested" if requested >= need else f"raised to the longest example ({need})"
     if low_memory and not attention_matrix:
