@@ -86,11 +86,13 @@ def load_for_chat(path: str):
     return model, ChatFormat(load_tokenizer(source), "auto", model.config.model_type)
 
 
-def generate(model, chat: ChatFormat, messages: list[dict], sampling: Sampling = Sampling(), streamer=None) -> Reply:
-    """The assistant's reply to messages; stops at any end token of the template (chat.stop_ids)."""
+def generate(model, chat: ChatFormat, messages: list[dict], sampling: Sampling = Sampling(), streamer=None,
+             tools: list[dict] | None = None) -> Reply:
+    """The assistant's reply to messages (tools: the functions it may call, written into the prompt as training
+    wrote them); stops at any end token of the template (chat.stop_ids), which close a call turn too."""
     if not messages or not messages[-1]["content"].strip():
         raise DesktuneError("the prompt is empty", "pass some text, e.g. --prompt 'Hello'")
-    ids = torch.tensor([chat.prompt_ids(messages)], device=model.device)
+    ids = torch.tensor([chat.prompt_ids(messages, tools)], device=model.device)
     greedy = sampling.temperature <= 0
     options = dict(do_sample=False) if greedy else dict(do_sample=True, temperature=sampling.temperature, top_p=sampling.top_p)
     stop = chat.stop_ids
