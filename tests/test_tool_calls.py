@@ -2,9 +2,13 @@
 be read comes back raw, and generate and chat take --tools."""
 
 import json
+import subprocess
+import sys
 
 import pytest
 
+from conftest import write_jsonl
+from desktune.cli import main
 from desktune.data.formats import normalise_with_tools
 from desktune.infer.tool_calls import ParsedReply, openai_tool_calls, parse_calls
 from test_tools_data import FORMATS, WEATHER, chat_for, openai_row
@@ -111,3 +115,130 @@ def test_openai_form():
         {"id": "call_0", "type": "function", "function": {"name": "get_weather", "arguments": '{"city": "Paris"}'}},
         {"id": "call_1", "type": "function", "function": {"name": "get_time", "arguments": '{"zone": "Réunion"}'}}]
     assert json.loads(openai_tool_calls(reply)[1]["function"]["arguments"]) == {"zone": "Réunion"}
+
+
+# --- generate and chat with --tools, on a tiny Gemma 3 overfit on a few tool rows until it calls as taught ---
+
+@pytest.fixture(scope="module")
+def tool_run(tiny_models, tmp_path_factory):
+    folder = tmp_path_factory.mktemp("tool-run")
+    rows = [openai_row(arguments={"city": city}) for city in ("Paris", "Oslo")] * 6
+    data = write_jsonl(folder / "tools.jsonl", rows)
+    out = folder / "run"
+    assert main(["train", f"model={tiny_models['gemma3']}", f"data.train={data}", f"output={out}", "method=full",
+                 "data.eval=0.25", "train.max_steps=100", "train.lr=3e-3", "train.eval_every=0", "train.save_every=0",
+                 "train.early_stopping=0", "train.eval_samples=0", "--samples=0"]) == 0
+    return out
+
+
+@pytest.fixture
+def tools_file(tmp_path):
+    path = tmp_path / "tools.json"
+    path.write_text(json.dumps([{"type": "function", "function": WEATHER}]))
+    return path
+
+
+def generate_json(run, tools_file, capsys, *extra) -> dict:
+    assert main(["generate", str(run), "--prompt", "Weather in Paris?", "--tools", str(tools_file), "--json",
+                 *extra]) == 0
+    return json.loads(capsys.readouterr().out)
+
+
+def test_generate_with_tools_prints_the_call_the_model_learned(tool_run, tools_file, capsys):
+    assert main(["generate", str(tool_run), "--prompt", "Weather in Paris?", "--tools", str(tools_file)]) == 0
+    assert capsys.readouterr().out == 'call get_weather {"city": "Paris"}\n'
+    out = generate_json(tool_run, tools_file, capsys)
+    assert out["text"] == FG_CALL and out["finished"], "the call turn ends at <end_of_turn>, not the token limit"
+    assert out["tool_calls"] == [{"id": "call_0", "type": "function",
+                                  "function": {"name": "get_weather", "arguments": '{"city": "Paris"}'}}]
+    assert out["content"] == "" and out["unparsed_calls"] == []
+
+
+def test_a_call_cut_off_by_the_token_limit_is_printed_unparsed(tool_run, tools_file, capsys):
+    out = generate_json(tool_run, tools_file, capsys, "--max-new-tokens", "30")
+    assert not out["finished"] and out["tool_calls"] == [] and out["unparsed_calls"] == [out["text"]]
+    assert out["text"].startswith("<start_function_call>call:") and FG_CALL.startswith(out["text"])
+    assert main(["generate", str(tool_run), "--prompt", "Weather in Paris?", "--tools", str(tools_file),
+                 "--max-new-tokens", "30"]) == 0
+    assert capsys.readouterr().out == f"call (unparsed) {out['text']}\n"
+
+
+BAD_TOOLS_FILES = {
+    "missing": (None, "no such file"),
+    "bad JSON": ('[{"name": "get_weather"', "is not valid JSON (Expecting ',' delimiter at line 1 column 24)"),
+    "not a list": (json.dumps({"get_weather": WEATHER}), "'tools' must be a list of functions, got an object"),
+    "a tool without a name": (json.dumps([{"description": "?"}]), "tools[0] is not a function with a name"),
+    "empty": ("[]", "lists no functions"),
+}
+
+
+@pytest.mark.parametrize("verb", ["generate", "chat"])
+@pytest.mark.parametrize("case", BAD_TOOLS_FILES)
+def test_a_bad_tools_file_is_one_error_line_naming_it(tiny_models, tmp_path, capsys, verb, case):
+    text, message = BAD_TOOLS_FILES[case]
+    path = tmp_path / "my-tools.json"
+    if text is not None:
+        path.write_text(text)
+    argv = [verb, str(tiny_models["llama"]), "--tools", str(path)] + (["--prompt", "Hi"] if verb == "generate" else [])
+    assert main(argv) == 2
+    err = capsys.readouterr().err
+    assert err.count("error:") == 1 and "Traceback" not in err and "hint:" in err
+    assert str(path) in err and message in err
+
+
+def test_tools_are_refused_where_the_chat_template_cannot_write_them(tiny_models, tmp_path, tools_file, capsys):
+    import shutil
+
+    from transformers import AutoTokenizer
+
+    folder = shutil.copytree(tiny_models["llama"], tmp_path / "own-template")
+    tokenizer = AutoTokenizer.from_pretrained(folder)
+    tokenizer.chat_template = "{% for m in messages %}{{ m['role'] + ': ' + m['content'] + '\n' }}{% endfor %}"
+    tokenizer.save_pretrained(folder)
+    assert main(["generate", str(folder), "--prompt", "Hi", "--tools", str(tools_file)]) == 2
+    err = capsys.readouterr().err
+    assert "never mentions tools" in err and "hint: drop --tools, or train with data.template=gemma" in err
+
+
+def test_a_chat_keeps_calls_and_results_in_the_shape_training_reads():
+    from desktune.cli.chat import Conversation, tool_command
+
+    conversation = Conversation(tool_format="functiongemma")
+    assert tool_command(conversation, '{"temp": 21}') == (
+        "(no call is waiting for a result: the model's last reply called no function; nothing added)", False)
+    conversation.add_user("Weather in Paris?")
+    assert conversation.add_reply(FG_CALL) == ParsedReply("", [PARIS])
+    assert conversation.waiting_calls() == ["get_weather"]
+    assert tool_command(conversation, "sunny, 21 C") == ("(result of get_weather added)", True)
+    messages, _ = normalise_with_tools(openai_row(), "f:1")
+    assert conversation.prompt() == messages[:3]
+    assert conversation.waiting_calls() == [] and tool_command(conversation, "again")[1] is False
+
+
+def test_a_reply_with_two_calls_waits_for_both_results_and_json_is_stored_compact():
+    from desktune.cli.chat import Conversation, tool_command
+
+    conversation = Conversation("Be brief.", "hermes-json")
+    conversation.add_user("Paris and Oslo?")
+    conversation.add_reply(HERMES + "\n" + HERMES.replace("Paris", "Oslo"))
+    assert tool_command(conversation, '{ "temp" : 21 }') == (
+        "(result of get_weather added; next, the result of get_weather: /tool RESULT)", False)
+    assert tool_command(conversation, "cold") == ("(result of get_weather added)", True)
+    assert [m.get("content") for m in conversation.prompt()[-2:]] == ['{"temp": 21}', "cold"]
+    assert conversation.prompt()[0] == {"role": "system", "content": "Be brief."}
+
+
+def test_chat_shows_the_call_takes_its_result_and_answers(tool_run, tools_file):
+    lines = ["/tool 21", "Weather in Paris?", "What now?", "/tool sunny, 21 C", "/tool 22", "/reset", "/quit"]
+    done = subprocess.run([sys.executable, "-m", "desktune", "chat", str(tool_run), "--tools", str(tools_file),
+                           "--temperature", "0", "--repetition-penalty", "1", "--max-new-tokens", "120"],
+                          input="\n".join(lines) + "\n", capture_output=True, text=True, timeout=300)
+    assert done.returncode == 0, done.stderr
+    out = done.stdout
+    assert "tools: get_weather" in out and "/tool RESULT" in out
+    said = out.split("you> ")[1:]
+    assert "no call is waiting" in said[0]
+    assert said[1] == 'model> call get_weather {"city": "Paris"}\n'
+    assert "the model called get_weather and waits for its result" in said[2]
+    assert said[3] == "(result of get_weather added)\nmodel> Sunny and 21 degrees in Paris.\n"  # as it was taught
+    assert "no call is waiting" in said[4] and "(conversation reset)" in said[5]
