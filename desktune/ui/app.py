@@ -15,6 +15,7 @@ from desktune.errors import DesktuneError
 from desktune.ui.guard import COOKIE, Refused, host_header_ok, run_folder, same_origin, token_ok
 from desktune.ui.jobs import Jobs
 from desktune.ui.models import Models
+from desktune.ui.tools import run_tools
 
 STATIC = Path(__file__).parent / "static"
 MAX_BODY = 64_000  # bytes of a POST body
@@ -94,12 +95,21 @@ def create_app(root: Path, token: str | None = None, local: bool = True, max_mod
         run_folder(root, name)
         return jobs.state(name) or {"name": name, "returncode": None, "log": ""}
 
-    @app.post("/api/chat/{name}")
-    async def chat_turn(name: str, request: Request):
-        messages, sampling, base = chat.check(await _json(request))
+    @app.get("/api/chat/{name}/tools")
+    async def chat_tools(name: str):
+        """The run's tool format (None: its template cannot show tools) and its own tools, the page's default."""
         run = catalog.run(name)
         loaded = await asyncio.to_thread(models.get, name, run.path)
-        return StreamingResponse(chat.answer(loaded, messages, sampling, base, models.status),
+        own = await asyncio.to_thread(run_tools, run.read_config()) if loaded.chat.tool_format else []
+        return {"tool_format": loaded.chat.tool_format, "tools": own, "models": models.status()}
+
+    @app.post("/api/chat/{name}")
+    async def chat_turn(name: str, request: Request):
+        messages, sampling, base, tools = chat.check(await _json(request))
+        run = catalog.run(name)
+        loaded = await asyncio.to_thread(models.get, name, run.path)
+        prompt = await asyncio.to_thread(chat.prompt_text, loaded, messages, tools)  # a refusal here is a 400
+        return StreamingResponse(chat.answer(loaded, messages, sampling, base, models.status, tools, prompt),
                                  media_type="text/event-stream", headers=SSE)
 
     @app.post("/api/train")
