@@ -17,6 +17,7 @@ def run(argv: list[str]) -> int:
     run_dir.require_trained()
 
     from desktune.eval.evaluate import evaluate
+    from desktune.eval.tools import summary_lines
     from desktune.infer.samples import samples_text
 
     r = evaluate(run_dir, args.data, args.samples, args.max_new_tokens)
@@ -25,6 +26,8 @@ def run(argv: list[str]) -> int:
           f"   perplexity {held['base']['perplexity']:.2f} -> {held['tuned']['perplexity']:.2f}")
     print(f"neutral English text            perplexity {neutral['base']['perplexity']:.2f} -> "
           f"{neutral['tuned']['perplexity']:.2f} ({r['neutral_perplexity_change_pct']:+.1f}%: forgetting when large)")
+    if "tool_calls" in r:
+        print("\n".join(summary_lines(r["tool_calls"])))
     print(f"tuned answers that ended by themselves: {r['tuned_finished']} of {len(r['samples'])}; with tokens this "
           f"base never learned: {r['tuned_with_untrained_tokens']}")
     print(samples_text(r["samples"][:3]))

@@ -1,6 +1,9 @@
-"""Held-out loss and perplexity of base and tuned, a forgetting check, and side-by-side answers."""
+"""Held-out loss and perplexity of base and tuned, a forgetting check, side-by-side answers, and on tool rows the
+calls each model makes."""
 
+import json
 import math
+
 import torch
 
 from desktune.config import load_config
@@ -8,10 +11,12 @@ from desktune.data.dataset import build_dataset, load_examples
 from desktune.data.neutral import neutral_examples
 from desktune.data.pack import pack
 from desktune.errors import DataError
-from desktune.infer.generate import base_model, load_run
+from desktune.eval.tools import score_turn, summarize, tool_turns
+from desktune.infer.generate import Sampling, base_model, generate, load_run
 from desktune.infer.samples import side_by_side, write_samples
+from desktune.infer.tool_calls import parse_calls
+from desktune.models.untrained import untrained_in_answer
 from desktune.train.forward import mean_loss
-
 
 
 def evaluate(run, data_file: str | None = None, n_samples: int = 8, max_new_tokens: int = 0) -> dict:
@@ -30,8 +35,12 @@ def evaluate(run, data_file: str | None = None, n_samples: int = 8, max_new_toke
     losses = {"tuned": _losses(model, rows, neutral_rows)}
     with base_model(model, cfg.model):
         losses["base"] = _losses(model, rows, neutral_rows)
-    records = side_by_side(model, chat, [e.messages for e in examples if e.messages][:n_samples], cfg.model,
-                           max_new_tokens)
+    tool_examples = [e for e in examples if e.messages and e.tools is not None]
+    plain = [e.messages for e in examples if e.messages and e.tools is None][:n_samples]
+    records = side_by_side(model, chat, plain, cfg.model, max_new_tokens) if plain else []
+    tools = tool_eval(model, chat, tool_examples, cfg.model, max_new_tokens) if tool_examples else None
+    if tools:
+        records += tools["turns"][: max(0, n_samples - len(records))]
     write_samples(run.samples, records)
     result = {
         "examples": len(examples),
@@ -41,10 +50,58 @@ def evaluate(run, data_file: str | None = None, n_samples: int = 8, max_new_toke
         "tuned_finished": sum(r["tuned_finished"] for r in records),
         "tuned_with_untrained_tokens": sum(bool(r["tuned_untrained_tokens"]) for r in records),
     }
+    if tools:
+        result["tool_calls"] = tools
     base_ppl, tuned_ppl = (result["neutral_text"][k]["perplexity"] for k in ("base", "tuned"))
     result["neutral_perplexity_change_pct"] = 100 * (tuned_ppl / base_ppl - 1)
     run.write_json(run.eval_json, result)
     return result
+
+
+def tool_eval(model, chat, examples, base_ref: str | None, max_new_tokens: int = 0) -> dict:
+    """Each assistant turn of the tool rows, answered greedily by base and tuned from the conversation before it
+    (its tools in the prompt, as training wrote them), parsed and scored (eval/tools.py)."""
+    tests = [(prompt, expected, kind, e.tools) for e in examples for prompt, expected, kind in tool_turns(e.messages)]
+    limits = [max_new_tokens or _turn_limit(chat, prompt, expected, tools) for prompt, expected, _, tools in tests]
+    was_training = model.training
+    model.eval()
+    try:
+        with base_model(model, base_ref):
+            base = [_reply(model, chat, test, limit) for test, limit in zip(tests, limits)]
+        tuned = [_reply(model, chat, test, limit) for test, limit in zip(tests, limits)]
+        never_learned = set(untrained_in_answer(model, {i for reply, _ in tuned for i in reply.ids}))
+    finally:
+        model.train(was_training)
+    turns = [_record(chat, test, limit, b, t, never_learned) for test, limit, b, t in zip(tests, limits, base, tuned)]
+    return {"base": summarize([t["base_score"] for t in turns]), "tuned": summarize([t["tuned_score"] for t in turns]),
+            "tool_format": chat.tool_format, "turns": turns}
+
+
+def _turn_limit(chat, prompt, expected, tools) -> int:
+    """Twice the expected turn's length in tokens, at least 64: a reply still going at twice that does not stop."""
+    expected_ids = chat.tokens(chat.render(prompt + [expected], tools=tools))
+    return max(64, 2 * (len(expected_ids) - len(chat.prompt_ids(prompt, tools))))
+
+
+def _reply(model, chat, test, limit):
+    prompt, expected, kind, tools = test
+    reply = generate(model, chat, prompt, Sampling(max_new_tokens=limit), tools=tools)
+    return reply, score_turn(expected, kind, parse_calls(reply.text, chat.tool_format))
+
+
+def _record(chat, test, limit, base, tuned, never_learned) -> dict:
+    """One turn in the shape samples.md reads, with what was expected and both scores."""
+    prompt, expected, kind, _ = test
+    (b, b_score), (t, t_score) = base, tuned
+    return {"prompt": prompt[-1]["content"], "kind": kind, "expected": _expected_text(expected),
+            "base": b.text, "tuned": t.text, "base_finished": b.finished, "tuned_finished": t.finished,
+            "max_new_tokens": limit, "base_score": b_score, "tuned_score": t_score,
+            "tuned_untrained_tokens": chat.tokenizer.convert_ids_to_tokens(sorted(set(t.ids) & never_learned))}
+
+
+def _expected_text(expected: dict) -> str:
+    calls = [f"call {c['name']} {json.dumps(c['arguments'], ensure_ascii=False)}" for c in expected.get("tool_calls") or []]
+    return "\n".join(([expected["content"]] if expected.get("content") else []) + calls)
 
 
 def _losses(model, rows, neutral_rows) -> tuple[float, float]:
