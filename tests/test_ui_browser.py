@@ -16,6 +16,7 @@ if CHROMIUM is None:
     pytest.skip("no chromium on this machine: apt-get install chromium (.ci/run installs it)", allow_module_level=True)
 
 from test_ui import ui_runs, ui_server  # noqa: E402,F401  (the same runs folder and server as the HTTP tests)
+from test_ui_tools import tool_server  # noqa: E402,F401  (a tiny Gemma 3 run overfit to call get_weather)
 
 from desktune.runs import RunDir  # noqa: E402
 
@@ -149,3 +150,49 @@ def _curve_follows_the_file(page, run: RunDir) -> None:
             lines = now
             page.wait_for_function(f"Number(document.querySelector('#chart-loss').dataset.points) >= {lines}",
                                    timeout=2_000)
+
+
+def test_chat_shows_a_call_as_its_name_and_arguments_and_takes_its_result(browser, tool_server):
+    from test_tools_data import WEATHER
+
+    page = browser.new_page(viewport={"width": 1280, "height": 900})
+    errors = []
+    page.on("pageerror", lambda e: errors.append(str(e)))
+    page.goto(tool_server.url.split("#")[0] + "#/chat/tools")
+    page.wait_for_selector("#tools-box[data-format='functiongemma']:not([hidden])", timeout=60_000)
+    assert json.loads(page.input_value("#tools")) == [WEATHER], "the run's own tools are the default"
+    page.uncheck("#with-base")
+    page.fill("#temperature", "0")
+    page.fill("#chat-input", "Weather in Paris?")
+    page.press("#chat-input", "Enter")
+    page.wait_for_selector("#log-tuned .msg.assistant[data-state='done']", timeout=60_000)
+    reply = page.locator("#log-tuned .msg.assistant").first
+    call = reply.locator(".call")
+    assert call.count() == 1 and call.get_attribute("data-name") == "get_weather"
+    assert call.locator(".call-name").inner_text() == "get_weather"
+    assert json.loads(call.locator(".call-args").inner_text()) == {"city": "Paris"}
+    assert "start_function_call" not in reply.inner_text(), "the raw call text is replaced by the call"
+    assert "start_function_call" in reply.get_attribute("data-streamed"), "it streamed as text first"
+
+    page.fill("#chat-input", "And tomorrow?")
+    page.press("#chat-input", "Enter")
+    assert "waits for its result" in page.inner_text("#chat-note")
+    page.fill("#tool-result", "sunny, 21 C")
+    page.press("#tool-result", "Enter")
+    page.wait_for_selector("#log-tuned .msg.assistant[data-state='done'] >> nth=1", timeout=60_000)
+    assert "result of get_weather: sunny, 21 C" in page.inner_text("#log-tuned .msg.tool")
+    assert page.locator("#log-tuned .msg.assistant").nth(1).inner_text() == "Sunny and 21 degrees in Paris."
+    page.wait_for_selector("#tool-result-row", state="hidden", timeout=5_000)  # no call waits any more
+
+    # A call cut off by the token limit stays on the page, raw and marked.
+    page.route("**/api/chat/tools", lambda route: route.continue_(
+        post_data=json.dumps(json.loads(route.request.post_data) | {"max_new_tokens": 30})))
+    page.click("#reset")
+    page.fill("#chat-input", "Weather in Paris?")
+    page.press("#chat-input", "Enter")
+    page.wait_for_selector("#log-tuned .msg.assistant[data-state='done']", timeout=60_000)
+    unparsed = page.locator("#log-tuned .call.unparsed")
+    assert unparsed.locator(".unparsed-mark").inner_text() == "unparsed"
+    assert unparsed.locator(".call-raw").inner_text().startswith("<start_function_call>call:")
+    page.close()
+    assert not errors, errors
