@@ -30,6 +30,9 @@ def run(argv: list[str]) -> int:
         print(f"checked with llama.cpp: {check.summary()}")
         for ours, theirs in check.pairs[:2]:
             print(f"  transformers: {ours!r}\n  llama.cpp:    {theirs!r}")
+        for pair in check.tool_pairs[:2]:
+            print(f"  tool prompt {pair['request']!r}: transformers calls {pair['transformers_calls']}, "
+                  f"llama.cpp calls {pair['llama_cpp_calls']}")
     else:
         print("not checked (--no-verify)")
     print(f"try: cd {out} && ollama create my-model -f {MODELFILE} && ollama run my-model")

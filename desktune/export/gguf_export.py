@@ -6,7 +6,7 @@ from pathlib import Path
 from desktune.errors import DesktuneError
 from desktune.export.ollama import modelfile
 from desktune.export.to_gguf import FILE_TYPES, quantize_with_llama_cpp, write_gguf
-from desktune.export.verify import Check, verify
+from desktune.export.verify import Check, tool_prompts_of, verify
 from desktune.files import refuse_taken_output, replaced_folder
 from desktune.infer.generate import load_for_chat
 
@@ -29,7 +29,7 @@ def export_gguf(source: str, out: Path, quant: str, overwrite: bool = False, che
     with replaced_folder(out) as tmp:
         tmp.mkdir()
         path = _write(model, chat, tmp, name, quant)
-        result = verify(path, model, chat, quant) if check else None
+        result = verify(path, model, chat, quant, *tool_prompts_of(source, chat)) if check else None
         stops = chat.stop_tokens
         context = model.config.max_position_embeddings
         (tmp / MODELFILE).write_text(modelfile(name, chat.name, stops, min(context, 8192)))
@@ -38,7 +38,7 @@ def export_gguf(source: str, out: Path, quant: str, overwrite: bool = False, che
             (tmp / VERDICT).write_text(json.dumps(verdict, indent=2) + "\n")
     if result and not result.passed:
         raise ExportCheckFailed(f"llama.cpp does not reproduce the model from {out / name}: {result.summary()}",
-                                f"see {VERDICT} (transformers' and llama.cpp's answers side by side); a coarser "
+                                f"see {VERDICT} (transformers' and llama.cpp's answers and calls side by side); a coarser "
                                 "--quant than f16 may round a small fine-tune away (use q8_0 or f16); if f16 fails, "
                                 "report the model type")
     return out / name, result
