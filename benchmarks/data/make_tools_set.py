@@ -197,6 +197,8 @@ TOOL_RESULT_ANSWERS = {
     "play_music": lambda a, r: f"Playing {a['query']}.",
     "set_timer": lambda a, r: f"Timer set for {a['minutes']} minutes.",
 }
+REQUEST_KINDS = ["weather", "forecast", "thermostat", "thermostat_mode", "event", "event_with", "message",
+                 "message_urgent", "music", "music", "timer", "timer"]
 SKIES = ["sunny", "cloudy", "rainy", "windy", "foggy", "snowy", "clear"]
 
 
@@ -220,7 +222,7 @@ def casual(template: str, rng: random.Random) -> str:
         text = text.rstrip("?.!")
     if rng.random() < 0.25 and text[0].isalpha() and text[0] != "{":
         text = text[0].upper() + text[1:]
-    if rng.random() < 0.08:
+    if rng.random() < 0.08 and "pl" not in template:
         text += " pls"
     return text
 
@@ -232,6 +234,7 @@ class Writer:
         self.heldout, self.rng, self.v = heldout, random.Random(seed), Values(heldout)
         self.pool = 1 if heldout else 0
         self.deck: list[tuple[str, str]] = []
+        self.kinds: list[str] = []
 
     def phrase(self, key: str, **slots) -> str:
         """A phrasing filled with the values; self.template keeps the chosen one (which values it mentions)."""
@@ -244,17 +247,17 @@ class Writer:
 
     def request(self) -> tuple[str, list[dict]]:
         """One request needing one call: (what the user types, [call])."""
-        kind = self.rng.choice(["weather", "weather", "forecast", "thermostat", "thermostat_mode", "event",
-                                "event_with", "message", "message", "message_urgent", "music", "music", "timer",
-                                "timer"])
-        return getattr(self, kind)()
+        if not self.kinds:  # a shuffled deck: every function comes up as often as the others
+            self.kinds = self.rng.sample(REQUEST_KINDS, len(REQUEST_KINDS))
+        return getattr(self, self.kinds.pop())()
 
     def weather(self):
         city = self.rng.choice(self.v.cities)
         unit = self.rng.choice([None, None, None, "celsius", "fahrenheit"])
         text = self.phrase("weather", city=city)
         if unit:
-            text = text.rstrip("?.!") + f" in {unit}"
+            head, pls, _ = text.rstrip("?.!").partition(" pls")
+            text = f"{head} in {unit}{pls}"
         return text, [call("get_weather", city=city, unit=unit)]
 
     def forecast(self):
