@@ -1,6 +1,7 @@
 """Prove a GGUF file works: llama.cpp (the cyllama wheel) continues prompts greedily as the merged model does, and,
 for a run trained on tool rows, calls the same functions with the same arguments on 5 of its tool prompts."""
 
+import inspect
 import math
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -195,10 +196,11 @@ def _cached_greedy(model, ids: list[int], new_tokens: int, stops: set) -> tuple[
     """_transformers_greedy with the KV cache and a stop: a tool prompt with its declarations runs to hundreds of
     tokens, and a call to dozens."""
     out, margins, past, step = [], [], None, ids
+    key = "cache" if "cache" in inspect.signature(model.forward).parameters else "past_key_values"  # renamed in 5.x
     with torch.no_grad():
         for _ in range(new_tokens):
-            result = model(input_ids=torch.tensor([step]), past_key_values=past, use_cache=True, logits_to_keep=1)
-            past = result.past_key_values
+            result = model(input_ids=torch.tensor([step]), use_cache=True, logits_to_keep=1, **{key: past})
+            past = result[key]
             top = result.logits[0, -1].float().topk(2)
             out.append(int(top.indices[0]))
             margins.append(float(top.values[0] - top.values[1]))
