@@ -145,7 +145,7 @@ def row(r: dict) -> str:
     d, p, b = r["desktune"], r["peft"], r["base"]
     pair = lambda key: f"{_pct(d[key])} / {_pct(p[key])}"  # noqa: E731
     q8 = {True: "passes", False: "FAILS", None: "not run"}[r["q8_0"]]
-    return (f"| {r['train_s']:.0f} | {pair('right_function_pct')} | {pair('exact_arguments_pct')} "
+    return (f"| {r['model']} | {r['train_s']:.0f} | {pair('right_function_pct')} | {pair('exact_arguments_pct')} "
             f"(base {_pct(b['exact_arguments_pct'])}) | {pair('calls_parse_pct')} | "
             f"{r['untrained_answers']['desktune']} / {r['untrained_answers']['peft']} | {pair('no_call_in_words_pct')} "
             f"(base {_pct(b['no_call_in_words_pct'])}) | {pair('after_result_in_words_pct')} | {q8} | "
@@ -156,8 +156,8 @@ def _pct(value) -> str:
     return "-" if value is None else f"{value:.0f}%"
 
 
-HEADER = ("| train s | right function (desktune / PEFT) | exact arguments | calls parse | answers with untrained tokens "
-          "| no tool needed: in words | after a result: in words | q8_0 check | neutral ppl |\n" + "|---" * 9 + "|")
+HEADER = ("| model | train s | right function (desktune / PEFT) | exact arguments | calls parse | answers with untrained tokens "
+          "| no tool needed: in words | after a result: in words | q8_0 check | neutral ppl |\n" + "|---" * 10 + "|")
 
 
 def main(argv: list[str]) -> None:
