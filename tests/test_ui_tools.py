@@ -92,7 +92,7 @@ def test_a_tool_result_goes_back_and_the_model_answers(tool_server):
 
 
 BAD_TOOLS = {
-    "bad JSON": ('[{"name": "get_weather"', "tools: not valid JSON (Expecting ',' delimiter at line 1 column 24)"),
+    "bad JSON": ('[{"name": "get_weather"', "'tools' is not valid JSON (Expecting ',' delimiter at character 23)"),
     "not a list": ({"get_weather": WEATHER}, "'tools' must be a list of functions, got an object"),
     "a tool without a name": ([{"description": "?"}], "tools[0] is not a function with a name"),
     "a name twice": ([WEATHER, WEATHER], "'tools' declares 'get_weather' twice"),

@@ -137,6 +137,7 @@ def _tool_use(train: list[Example], chat: ChatFormat) -> dict:
     calls = [len(m.get("tool_calls", [])) for e in chats for m in e.messages if m["role"] == "assistant"]
     tools = [len(e.tools) for e in tool_rows]
     return {"tool_format": chat.tool_format,
+            "tools": tool_rows[0].tools,  # the first tool row's functions: what generate, chat and the UI offer
             "tool_use": {"rows_with_tools": len(tool_rows), "tools_per_row_mean": round(sum(tools) / len(tools), 2),
                          "tools_per_row_max": max(tools), "calls_per_example": round(sum(calls) / len(chats), 2),
                          "assistant_turns_without_call": sum(1 for n in calls if n == 0)}}

@@ -11,6 +11,8 @@ import json
 import re
 from dataclasses import dataclass, field
 
+from desktune.data.tools import read_tools  # noqa: F401  (the one tool-list checker, for layers above infer/)
+
 FUNCTIONGEMMA_START, FUNCTIONGEMMA_END = "<start_function_call>", "<end_function_call>"
 HERMES_START, HERMES_END = "<tool_call>", "</tool_call>"
 ESCAPE = "<escape>"  # FunctionGemma writes every string between two of these

@@ -9,9 +9,9 @@ from fastapi import FastAPI, Request
 from fastapi.responses import FileResponse, JSONResponse, StreamingResponse
 from fastapi.staticfiles import StaticFiles
 
+from desktune.errors import DesktuneError
 from desktune.ui import chat, live
 from desktune.ui.catalog import Catalog
-from desktune.errors import DesktuneError
 from desktune.ui.guard import COOKIE, Refused, host_header_ok, run_folder, same_origin, token_ok
 from desktune.ui.jobs import Jobs
 from desktune.ui.models import Models
@@ -100,7 +100,7 @@ def create_app(root: Path, token: str | None = None, local: bool = True, max_mod
         """The run's tool format (None: its template cannot show tools) and its own tools, the page's default."""
         run = catalog.run(name)
         loaded = await asyncio.to_thread(models.get, name, run.path)
-        own = await asyncio.to_thread(run_tools, run.read_config()) if loaded.chat.tool_format else []
+        own = run_tools(run.read_json(run.data_json)) if loaded.chat.tool_format else []
         return {"tool_format": loaded.chat.tool_format, "tools": own, "models": models.status()}
 
     @app.post("/api/chat/{name}")
