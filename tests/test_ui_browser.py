@@ -123,10 +123,6 @@ def test_start_watch_and_stop_a_real_training_run(page, browser, ui_server, ui_r
         page.wait_for_function("Number(document.querySelector('#chart-loss')?.dataset.points) >= 1", timeout=120_000)
         runs_page.wait_for_selector("tr[data-run='live'] [data-status='running']", timeout=10_000)
         _curve_follows_the_file(page, run)
-        if os.environ.get("DESKTUNE_UI_SCREENSHOT"):  # the README's picture: DESKTUNE_UI_SCREENSHOT=docs/ui.png
-            page.wait_for_function("Number(document.querySelector('#chart-loss').dataset.points) >= 40", timeout=300_000)
-            page.set_viewport_size({"width": 1280, "height": 1000})
-            page.screenshot(path=os.environ["DESKTUNE_UI_SCREENSHOT"])
         page.click("#stop-run")
         page.wait_for_selector("h2 + [data-status='resumable']", timeout=60_000)
     finally:
