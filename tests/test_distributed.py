@@ -27,7 +27,8 @@ def args(model, data, out, *extra):
 def torchrun(train_args, **popen):
     # CUDA hidden: the processes use gloo on the CPU even on a one-GPU machine (NCCL refuses two processes per GPU)
     env = {**os.environ, "OMP_NUM_THREADS": "1", "PYTHONUNBUFFERED": "1", "CUDA_VISIBLE_DEVICES": ""}
-    command = [str(TORCHRUN), "--nproc_per_node", "2", "-m", "desktune", "train", *train_args]
+    # --standalone: a free port each time (the default 29500 may still be held by the previous test's processes)
+    command = [str(TORCHRUN), "--standalone", "--nproc_per_node", "2", "-m", "desktune", "train", *train_args]
     return subprocess.Popen(command, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
                             start_new_session=True, **popen)
 
@@ -142,7 +143,7 @@ def test_collectives_send_tensors_on_the_training_device(tmp_path):
     script = tmp_path / "collectives.py"
     script.write_text(COLLECTIVES)
     env = {**os.environ, "OMP_NUM_THREADS": "1", "CUDA_VISIBLE_DEVICES": ""}
-    done = subprocess.run([str(TORCHRUN), "--nproc_per_node", "2", str(script), str(tmp_path)], env=env,
+    done = subprocess.run([str(TORCHRUN), "--standalone", "--nproc_per_node", "2", str(script), str(tmp_path)], env=env,
                           capture_output=True, text=True, timeout=300)
     assert done.returncode == 0, (done.stdout + done.stderr)[-3000:]
     results = [json.loads((tmp_path / f"rank-{rank}.json").read_text()) for rank in (0, 1)]
