@@ -61,7 +61,8 @@ def store_frozen_in(model, precision: str) -> None:
 
     dtype = torch.bfloat16 if precision == "bf16" else torch.float16
     for p in model.parameters():
-        # a copy either way: the loaded checkpoint's memory map is released only when no tensor views it
+        # a copy either way, and the loaded weight's mapped pages go back now: the checkpoint's memory map
+        # itself is released only when no tensor views the file any more
         loaded, p.data = p.data, p.data.to(dtype) if p.dim() >= 2 else p.data.clone()
         release_pages(loaded)
 
