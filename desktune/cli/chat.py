@@ -2,7 +2,6 @@
 
 import argparse
 import contextlib
-import json
 
 from desktune.errors import RunError
 from desktune.runs import RunDir
@@ -26,14 +25,10 @@ class Conversation:
 
     def add_reply(self, text: str):
         """The model's reply, parsed for calls when tools are on (a call that cannot be read stays in its words)."""
-        from desktune.infer.tool_calls import parse_calls
+        from desktune.infer.tool_calls import parse_calls, reply_message
 
         parsed = parse_calls(text, self.tool_format) if self.tool_format else None
-        if parsed and parsed.calls:
-            words = "\n".join(filter(None, [parsed.content] + parsed.raw_calls))
-            self.messages.append({"role": "assistant", "content": words, "tool_calls": parsed.calls})
-        else:
-            self.messages.append({"role": "assistant", "content": text or "…"})
+        self.messages.append(reply_message(text, parsed))
         return parsed
 
     def waiting_calls(self) -> list[str]:
@@ -50,17 +45,10 @@ class Conversation:
         waiting = self.waiting_calls()
         if not waiting:
             return None
+        from desktune.infer.tool_calls import result_content
+
         self.messages.append({"role": "tool", "name": waiting[0], "content": result_content(text)})
         return waiting[0]
-
-
-def result_content(text: str) -> str:
-    """A JSON object or list is stored as training stores one (compact JSON); anything else as typed."""
-    try:
-        value = json.loads(text)
-    except json.JSONDecodeError:
-        return text
-    return json.dumps(value, ensure_ascii=False) if isinstance(value, (dict, list)) else text
 
 
 def tool_command(conversation: Conversation, text: str) -> tuple[str, bool]:

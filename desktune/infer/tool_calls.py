@@ -52,6 +52,24 @@ def openai_tool_calls(reply: ParsedReply) -> list[dict]:
             for i, call in enumerate(reply.calls)]
 
 
+def reply_message(text: str, parsed: ParsedReply | None) -> dict:
+    """A reply as a conversation keeps it, in the shape training reads: its calls as calls, a call that could not
+    be read kept in its words."""
+    if parsed is not None and parsed.calls:
+        words = "\n".join(filter(None, [parsed.content] + parsed.raw_calls))
+        return {"role": "assistant", "content": words, "tool_calls": parsed.calls}
+    return {"role": "assistant", "content": text or "…"}
+
+
+def result_content(text: str) -> str:
+    """A tool result as training stores it: a JSON object or list as compact JSON, anything else as typed."""
+    try:
+        value = json.loads(text)
+    except json.JSONDecodeError:
+        return text
+    return json.dumps(value, ensure_ascii=False) if isinstance(value, (dict, list)) else text
+
+
 def _tagged(text: str, start: str, end: str, read_call) -> ParsedReply:
     """Calls between start and end marks; one whose end mark never came (the token limit) runs to the text's end."""
     words, calls, raw = [], [], []

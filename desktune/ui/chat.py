@@ -1,9 +1,10 @@
 """A chat turn from the page: checked, then answered token by token through infer/ (as `desktune chat`); with
 tools, the answer's calls parsed by infer's one parser once it ends."""
 
+from desktune.infer.tool_calls import reply_message, result_content
 from desktune.ui.guard import Refused
 from desktune.ui.live import event
-from desktune.ui.tools import read_tools, reply_message, result_content
+from desktune.ui.tools import read_tools
 
 MAX_CHARS = 4000  # per message
 MAX_MESSAGES = 40
