@@ -2,9 +2,9 @@
 function is needed?
 
 Usage:  .venv/bin/python benchmarks/tools.py [--model REF] [--out DIR] [--no-export] [key=value ...]
-The set is benchmarks/data/ (make_tools_set.py writes it): six home-assistant functions, 240 training rows and 48
-held-out requests written apart from them. `desktune train data.train=tools_train.jsonl` with the defaults on the
-built-in Gemma 3 270M (or --model REF), then every assistant turn of the held-out rows is answered greedily, twice:
+The set is the bundled tool example's (desktune/examples/tools/, written by benchmarks/data/make_tools_set.py): six
+home-assistant functions, 240 training rows and 48 held-out requests written apart from them.
+`desktune train desktune/examples/tools.yaml` (desktune's defaults) on the built-in Gemma 3 270M (or --model REF), then every assistant turn of the held-out rows is answered greedily, twice:
 - desktune: `evaluate()` on the held-out file, which answers through desktune's own `generate(..., tools=)`, base
   and tuned (the base's figure beside the tuned one), and measures neutral-text perplexity (forgetting);
 - PEFT: plain transformers + PEFT with the adapter folder's tokenizer and its saved chat template
@@ -28,13 +28,13 @@ import torch
 
 from own_data import untrained_in
 
-DATA = Path(__file__).resolve().parent / "data"
-TRAIN, HELD_OUT = DATA / "tools_train.jsonl", DATA / "tools_heldout.jsonl"
+EXAMPLE = Path(__file__).resolve().parent.parent / "desktune" / "examples"
+CONFIG, HELD_OUT = EXAMPLE / "tools.yaml", EXAMPLE / "tools" / "heldout.jsonl"
 
 
 def train(model: str, out: Path, overrides: list[str]) -> float:
     started = time.perf_counter()
-    subprocess.run([sys.executable, "-m", "desktune", "train", f"data.train={TRAIN}", f"output={out}", f"model={model}",
+    subprocess.run([sys.executable, "-m", "desktune", "train", str(CONFIG), f"output={out}", f"model={model}",
                     "--overwrite", *overrides], check=True, stdout=subprocess.DEVNULL)
     return time.perf_counter() - started
 

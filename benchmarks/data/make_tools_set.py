@@ -1,8 +1,8 @@
 """Writes the tool-calling set: a home assistant with six functions, its training rows and held-out requests.
 
 Run: python benchmarks/data/make_tools_set.py   (seeded: the same files every time)
-Writes benchmarks/data/tools_train.jsonl (240 rows), tools_heldout.jsonl (48 rows), tools.json (the functions),
-and the same three files as the bundled example, desktune/examples/tools/{train.jsonl,heldout.jsonl,tools.json}.
+Writes the bundled tool example's data, desktune/examples/tools/: train.jsonl (240 rows), heldout.jsonl (48 rows)
+and tools.json (the functions); benchmarks/tools.py trains and scores on those same files.
 
 Rows are OpenAI messages with a `tools` list per row. The held-out requests are written apart from the training
 ones: their own phrasings, cities, people, rooms, songs and numbers. Requests are typed as people type them
@@ -438,9 +438,8 @@ def main() -> None:
     files = build()
     EXAMPLE.mkdir(parents=True, exist_ok=True)
     for name, text in files.items():
-        (HERE / f"tools_{name}" if name != "tools.json" else HERE / name).write_text(text, encoding="utf-8")
         (EXAMPLE / name).write_text(text, encoding="utf-8")
-    print(f"wrote {', '.join(files)} to {HERE} (tools_*) and {EXAMPLE}")
+    print(f"wrote {', '.join(files)} to {EXAMPLE}")
 
 
 if __name__ == "__main__":
