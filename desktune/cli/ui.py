@@ -24,7 +24,7 @@ def run(argv: list[str]) -> int:
     except ImportError as e:
         raise DesktuneError(f"desktune ui needs its extra packages ({e.name} is missing)",
                             "pip install 'desktune[ui]'") from None
-    _check_port(args.host, args.port)
+    check_port(args.host, args.port)
     root = Path(args.runs)
     root.mkdir(parents=True, exist_ok=True)
     local = is_local(args.host)
@@ -42,7 +42,7 @@ def run(argv: list[str]) -> int:
     return 0
 
 
-def _check_port(host: str, port: int) -> None:
+def check_port(host: str, port: int) -> None:
     family = socket.AF_INET6 if ":" in host else socket.AF_INET
     with socket.socket(family) as s:
         s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)  # as uvicorn binds: a just-closed port is free

@@ -8,6 +8,7 @@ import torch
 
 from desktune.data.template import ChatFormat
 from desktune.errors import DesktuneError
+from desktune.infer.stopping import stopping_criteria
 from desktune.models.adapters import load_adapter
 from desktune.models.load import load_model, load_tokenizer, resolve
 from desktune.models.vocab import match_vocabulary
@@ -19,6 +20,7 @@ class Sampling:
     temperature: float = 0.0  # 0: greedy
     top_p: float = 1.0
     repetition_penalty: float = 1.0
+    stop: tuple[str, ...] = ()  # texts that end the answer when it shows one (OpenAI's `stop`; the caller cuts them)
 
 
 @dataclass
@@ -87,19 +89,22 @@ def load_for_chat(path: str):
 
 
 def generate(model, chat: ChatFormat, messages: list[dict], sampling: Sampling = Sampling(), streamer=None,
-             tools: list[dict] | None = None) -> Reply:
+             tools: list[dict] | None = None, cancel=None) -> Reply:
     """The assistant's reply to messages (tools: the functions it may call, written into the prompt as training
-    wrote them); stops at any end token of the template (chat.stop_ids), which close a call turn too."""
+    wrote them); stops at any end token of the template (chat.stop_ids), which close a call turn too, at any of
+    sampling.stop's texts (left in the text), or once cancel (a threading.Event) is set."""
     if not messages or not messages[-1]["content"].strip():
         raise DesktuneError("the prompt is empty", "pass some text, e.g. --prompt 'Hello'")
     ids = torch.tensor([chat.prompt_ids(messages, tools)], device=model.device)
     greedy = sampling.temperature <= 0
     options = dict(do_sample=False) if greedy else dict(do_sample=True, temperature=sampling.temperature, top_p=sampling.top_p)
     stop = chat.stop_ids
+    early = stopping_criteria(chat.tokenizer, ids.shape[1], sampling.stop, cancel)
     with torch.no_grad():
         out = model.generate(input_ids=ids, attention_mask=torch.ones_like(ids), max_new_tokens=sampling.max_new_tokens,
                              eos_token_id=stop, pad_token_id=chat.tokenizer.pad_token_id or stop[0],
-                             repetition_penalty=sampling.repetition_penalty, streamer=streamer, **options)
+                             repetition_penalty=sampling.repetition_penalty, streamer=streamer,
+                             stopping_criteria=early, **options)
     new = out[0, ids.shape[1]:].tolist()
     finished = bool(new) and new[-1] in stop
     answer = new[:-1] if finished else new

@@ -9,17 +9,20 @@ from desktune.infer.generate import Reply, Sampling, base_model, generate, text_
 
 
 def stream_reply(model, chat, messages: list[dict], sampling: Sampling, base: bool = False,
-                 lock=None, base_ref: str | None = None, tools: list[dict] | None = None) -> Iterator[str | Reply]:
+                 lock=None, base_ref: str | None = None, tools: list[dict] | None = None,
+                 cancel=None) -> Iterator[str | Reply]:
     """Yields text pieces, then the whole Reply. base: the untuned model answers (base_ref: the model a full
     fine-tune was tuned from, see base_model). lock: held while generating, so one model never runs two
-    generations (or the adapter on and off) at once. tools: the functions the model may call, as for generate."""
+    generations (or the adapter on and off) at once. tools: the functions the model may call, and cancel (a
+    threading.Event: set, the generation ends at its next token), as for generate."""
     streamer = text_streamer(chat, iterator=True)
     outcome = {}
 
     def work():
         try:
             with lock or nullcontext(), base_model(model, base_ref) if base else nullcontext():
-                outcome["reply"] = generate(model, chat, messages, sampling, streamer=streamer, tools=tools)
+                outcome["reply"] = generate(model, chat, messages, sampling, streamer=streamer, tools=tools,
+                                           cancel=cancel)
         except BaseException as e:  # handed to the caller's thread below
             outcome["error"] = e
             streamer.end()
