@@ -24,3 +24,7 @@ class ModelError(DesktuneError):
 
 class RunError(DesktuneError):
     pass
+
+
+class HubError(DesktuneError):
+    """The Hugging Face Hub refused or could not be reached (desktune push)."""

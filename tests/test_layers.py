@@ -2,7 +2,8 @@
 
 From the bottom: config, hardware, plan, models, data, report (the progress and metrics writer the loop uses),
 infer, train, then the verbs that use a trained run (eval, which scores with the training loss; export), and at the
-top bench, ui and cli. Files of the package root (errors, files, runs) are below them all."""
+top bench, ui, serve (which borrows ui's localhost guard) and cli. Files of the package root (errors, files, runs)
+are below them all."""
 
 import ast
 from pathlib import Path
@@ -10,7 +11,7 @@ from pathlib import Path
 import pytest
 
 PACKAGE = Path(__file__).resolve().parent.parent / "desktune"
-TOP = {"cli", "bench", "ui"}
+TOP = {"cli", "bench", "ui", "serve"}
 # layer -> the desktune subpackages it must not import
 FORBIDDEN = {
     "data": TOP | {"train", "infer", "report", "eval", "export", "models.adapters", "models.load"},
@@ -25,6 +26,7 @@ FORBIDDEN = {
     "export": TOP | {"eval", "train"},  # a sibling of eval: it reads the adapter, never the loop
     "bench": {"cli", "ui"},
     "ui": {"cli", "bench", "train", "data", "models", "plan", "export"},
+    "serve": {"cli", "bench", "train", "data", "models", "plan", "export", "eval"},  # a thin app over infer/
 }
 
 

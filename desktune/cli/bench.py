@@ -53,6 +53,10 @@ def _bench(cfg, config_path, overrides, against, args, work: Path) -> int:
     from desktune.models.load import load_model_config, load_tokenizer, resolve
     from desktune.train.autoplan import batch_size
 
+    if cfg.train.objective != "sft":
+        raise ConfigError(f"desktune bench measures SFT recipes; train.objective={cfg.train.objective} is not one yet",
+                          "time it with desktune train (its report has tokens/s and memory); the race against TRL's "
+                          "DPOTrainer is still to come")
     source = resolve(cfg.model)
     if against and source.gguf_file:
         raise ConfigError("the TRL SFT recipe and the HF Trainer full fine-tune load transformers folders, not .gguf",

@@ -21,16 +21,19 @@ def run(argv: list[str]) -> int:
     cfg = load_config(None, args.overrides)
 
     from desktune.data.dataset import prepare_data
+    from desktune.data.preference import holds_pairs
     from desktune.models.load import load_model_config, load_tokenizer, resolve
     from desktune.models.untrained import before_training
 
     source = resolve(args.model or cfg.model)
     # the file as training would read it, all of it (nothing held out), every problem collected, then decided on
     cfg.data = replace(cfg.data, train=args.file, eval="0", skip_invalid=True)
+    if cfg.train.objective == "sft" and holds_pairs(args.file, cfg.data.text_split):
+        cfg.train.objective = "dpo"  # checked as pairs, as dpo and orpo read them
     chat, data = prepare_data(cfg, load_tokenizer(source), load_model_config(source).model_type)
     report = data.stats
     report["untrained_tokens"] = before_training(cfg.untrained_tokens, cfg.method, source.path, chat.tokenizer,
-                                                 (e.encoded.ids for e in data.train), chat.end_of_turn)
+                                                 (s.ids for e in data.train for s in e.sequences), chat.end_of_turn)
     print(json.dumps(report, indent=2) if args.json else _text(report))
     if report["skipped_invalid"] and not args.skip_invalid:
         raise DataError(f"{report['skipped_invalid']} invalid rows, the first: {report['problems'][0]}",
@@ -47,6 +50,7 @@ def _text(r: dict) -> str:
         f"{r['skipped_invalid']} invalid",
         f"tokens        {r['train_tokens']:,} in all, {r['trained_tokens']:,} trained; longest {r['max_length_seen']}",
         *_tool_lines(r),
+        *_pair_lines(r),
         f"end of turn   {'trained' if r['end_of_turn_trained'] else 'NOT trained in every example'}",
         f"untrained     {r['untrained_tokens']}",
         "lengths       " + "  ".join(f"{k}: {v}" for k, v in r["length_histogram"].items()),
@@ -54,6 +58,15 @@ def _text(r: dict) -> str:
     lines += [f"problem       {p}" for p in r["problems"]]
     lines += ["", "first example (trained tokens in [[ ]]):", r["example"]]
     return "\n".join(lines)
+
+
+def _pair_lines(r: dict) -> list[str]:
+    if "pairs" not in r:
+        return []
+    p = r["pairs"]
+    side = lambda k: f"{p[k]['mean']:g} mean, {p[k]['max']} max"  # noqa: E731
+    return [f"pairs         {p['train']}; tokens per prompt {side('prompt_tokens')}; chosen answer "
+            f"{side('chosen_tokens')}; rejected answer {side('rejected_tokens')}; chosen longer in {p['chosen_longer']}"]
 
 
 def _tool_lines(r: dict) -> list[str]:

@@ -45,7 +45,7 @@ def run(argv: list[str]) -> int:
     chat, data = prepare_data(cfg, load_tokenizer(source), model_config.model_type)
     plan = make_plan(cfg, model_config, data.train, facts, precision, args.processes, device)
     untrained = before_training(cfg.untrained_tokens, cfg.method, source.path, chat.tokenizer,
-                                (e.encoded.ids for e in data.train), chat.end_of_turn)
+                                (s.ids for e in data.train for s in e.sequences), chat.end_of_turn)
     result = {"model": cfg.model, "method": cfg.method, "device": f"{facts.kind} ({facts.name})",
               "precision": f"{precision}: {why}", **plan.to_dict(), "untrained_tokens": untrained,
               "planning_seconds": 0.0}
@@ -76,7 +76,7 @@ def _table(r: dict) -> str:
     lines = [f"{r['model']} · {r['method']} · {r['device']} · {r['precision']}",
              f"micro-batch tokens {r['micro_batch_tokens']}: {r['micro_batch_tokens_why']}",
              f"gradient checkpointing: {r['gradient_checkpointing_why']}",
-             f"untrained tokens: {r['untrained_tokens']}", "", "memory (GB)"]
+             f"untrained tokens: {r['untrained_tokens']}", *_objective_lines(r), "", "memory (GB)"]
     lines += [f"  {part:<12} {gb:8.2f}" for part, gb in r["memory_gb"].items()]
     if r["loading_memory_gb"] > sum(r["memory_gb"].values()):
         lines.append(f"  {'loading':<12} {r['loading_memory_gb']:8.2f}   (higher: the fp32 checkpoint is mapped while "
@@ -84,7 +84,8 @@ def _table(r: dict) -> str:
     verdict = "fits" if r["fits"] else "DOES NOT FIT"
     lines += [f"  {'peak':<12} {r['peak_memory_gb']:8.2f}   of {r['usable_memory_gb']:.1f} usable: {verdict}", ""]
     if r["seconds_per_step"]:
-        lines.append(f"time: {r['seconds_per_step']:.2f} s per step x {r['steps']} steps = about "
+        reference = f" + {r['reference_pass_seconds']:.0f} s reference pass" if r.get("reference_pass_seconds") else ""
+        lines.append(f"time: {r['seconds_per_step']:.2f} s per step x {r['steps']} steps{reference} = about "
                      f"{r['total_minutes']:.0f} min")
     else:
         lines.append(f"time: unknown for this device ({r['steps']} steps); name the GPU for an estimate, "
@@ -92,3 +93,13 @@ def _table(r: dict) -> str:
     lines += [f"advice: {tip}" for tip in r["advice"]]
     lines.append(f"(planned in {r['planning_seconds']} s, no weights loaded)")
     return "\n".join(lines)
+
+
+def _objective_lines(r: dict) -> list[str]:
+    """dpo / orpo: what a pair costs."""
+    if "objective" not in r:
+        return []
+    line = f"objective {r['objective']}: each pair is two sequences (chosen, rejected) in the same row"
+    if r["objective"] == "dpo":
+        line += "; the reference's log-probabilities are computed once before step 1 (a forward pass over the pairs)"
+    return [line]

@@ -12,7 +12,7 @@ class DataConfig:
     train: str = opt("", "training data: .jsonl/.json/.csv/.parquet/.txt file, folder, glob, or hf:org/name[:split]")
     eval: str = opt("0.1", "held-out data: a file, or a fraction of the training rows")
     format: str = opt("auto", "row format (auto-detected)",
-                      ("auto", "messages", "sharegpt", "alpaca", "prompt_completion", "text"))
+                      ("auto", "messages", "sharegpt", "alpaca", "prompt_completion", "text", "preference"))
     text_split: str = opt("paragraph", ".txt files: a document per blank-line block, or per file", ("paragraph", "file"))
     skip_invalid: bool = opt(False, "skip bad rows (counted, first reasons shown) instead of stopping")
     template: str = opt("auto", "chat template: auto (the tokenizer's own, else one for the model type), "
@@ -33,7 +33,22 @@ class LoraConfig:
 
 
 @dataclass
+class DpoConfig:
+    beta: float = opt(0.1, "how far the tuned model may move from the reference: the reward is beta x the change "
+                      "in an answer's log-probability (lower lets it move further; TRL's default 0.1)")
+
+
+@dataclass
+class OrpoConfig:
+    beta: float = opt(0.1, "weight of the odds-ratio term beside the chosen answer's loss (lambda in the ORPO "
+                      "paper; TRL's ORPOConfig.beta, default 0.1)")
+
+
+@dataclass
 class TrainConfig:
+    objective: str = opt("sft", "what training optimises: sft (learn the answers), dpo (prefer the chosen answer "
+                         "over the rejected one, against the starting model as a frozen reference), orpo (learn "
+                         "the chosen answer and prefer it, no reference)", ("sft", "dpo", "orpo"))
     epochs: float = opt(3.0, "passes over the training data")
     max_steps: int = opt(0, "stop after this many optimizer steps (0: use epochs)")
     batch_size: int = opt(0, "examples per optimizer step (0: auto: 8, fewer on a small set so that training "
@@ -46,7 +61,8 @@ class TrainConfig:
                            "256-token rows and gradient checkpointing (a little slower)")
     fsdp: bool = opt(False, "launched as several processes, method=full: shard weights, gradients and optimizer "
                      "state across them (torch FSDP2) instead of a whole copy on each")
-    lr: float = opt(0.0, "peak learning rate (0: auto, 2e-4 for LoRA/QLoRA, 2e-5 for a full fine-tune)")
+    lr: float = opt(0.0, "peak learning rate (0: auto, 2e-4 for LoRA/QLoRA, 2e-5 for a full fine-tune; dpo/orpo: "
+                    "20x lower, 5e-6 and 1e-6)")
     warmup: float = opt(0.05, "fraction of steps spent warming the learning rate up")
     min_lr_ratio: float = opt(0.1, "final learning rate as a fraction of the peak (cosine decay)")
     weight_decay: float = opt(0.0, "AdamW weight decay")
@@ -74,9 +90,13 @@ class Config:
     output: str = opt("", "run folder (default: runs/<config name>)")
     new_tokens: str = opt("", "tokens to add to the vocabulary if missing, comma-separated (e.g. <think>,</think>); "
                           "their embedding and output rows train, also for tokens the base never learned")
+    init_from: str = opt("", "start from an earlier run's adapter (a run folder or an adapter folder) and train it "
+                         "further, so the new adapter/ alone is the result; for dpo its outputs are the reference")
     untrained_tokens: str = opt("auto", "auto: find the chat markers and special tokens of the data that this base "
                                 "never learned (end of turn, turn starts) and train their rows, so answers can stop; "
                                 "off: leave them as the base has them", ("auto", "off"))
     data: DataConfig = field(default_factory=DataConfig)
     lora: LoraConfig = field(default_factory=LoraConfig)
     train: TrainConfig = field(default_factory=TrainConfig)
+    dpo: DpoConfig = field(default_factory=DpoConfig)
+    orpo: OrpoConfig = field(default_factory=OrpoConfig)

@@ -17,6 +17,11 @@ class Example:
     encoded: Encoded
     tools: list[dict] | None = None  # the row's tools, for rendering the same prompt later (None: no tools)
 
+    @property
+    def sequences(self) -> list[Encoded]:
+        """What the model reads of this example: one sequence (a preference pair has two)."""
+        return [self.encoded]
+
 
 @dataclass
 class Dataset:
@@ -83,14 +88,21 @@ def _refuse_mixed_formats(rows: list) -> None:
 
 
 def build_dataset(data_cfg, chat: ChatFormat, seed: int) -> Dataset:
+    train, eval_examples, train_stats = split_data(data_cfg, chat, seed, load_examples)
+    return Dataset(train, eval_examples, describe(train, eval_examples, chat, train_stats))
+
+
+def split_data(data_cfg, chat: ChatFormat, seed: int, load) -> tuple[list, list, dict]:
+    """Training and held-out examples (an eval file, or a seeded fraction of the training rows), loaded by
+    load(spec, chat, data_cfg), and the training file's stats."""
     if not data_cfg.train:
         raise DataError("no training data: data.train is empty", "set data.train=path/to/train.jsonl")
     if not 0 < data_cfg.max_length:
         raise DataError(f"data.max_length={data_cfg.max_length} must be positive", "use e.g. data.max_length=1024")
-    train, train_stats = load_examples(data_cfg.train, chat, data_cfg)
+    train, train_stats = load(data_cfg.train, chat, data_cfg)
     fraction = _fraction(data_cfg.eval)
     if fraction is None:
-        eval_examples, _ = load_examples(data_cfg.eval, chat, data_cfg)
+        eval_examples, _ = load(data_cfg.eval, chat, data_cfg)
     else:
         order = list(range(len(train)))
         random.Random(seed).shuffle(order)
@@ -101,31 +113,46 @@ def build_dataset(data_cfg, chat: ChatFormat, seed: int) -> Dataset:
         held = set(order[:n_eval])
         eval_examples = [e for i, e in enumerate(train) if i in held]
         train = [e for i, e in enumerate(train) if i not in held]
-    return Dataset(train, eval_examples, describe(train, eval_examples, chat, train_stats))
+    return train, eval_examples, train_stats
 
 
 def prepare_data(cfg, tokenizer, model_type: str) -> tuple[ChatFormat, Dataset]:
     """The chat format and the encoded examples: the one sequence train, plan, bench and data check all run,
     so what they count and check is what training sees. Loading the tokenizer (models/) stays with the caller."""
     chat = ChatFormat(tokenizer, cfg.data.template, model_type)
-    return chat, build_dataset(cfg.data, chat, cfg.train.seed)
+    return chat, dataset_for(cfg, chat)
+
+
+def dataset_for(cfg, chat: ChatFormat) -> Dataset:
+    """SFT examples, or preference pairs for train.objective dpo / orpo; the held-out split is the same seeded one
+    for training, eval and the export check."""
+    if cfg.train.objective == "sft":
+        return build_dataset(cfg.data, chat, cfg.train.seed)
+    from desktune.data.preference import build_pairs
+
+    return build_pairs(cfg.data, chat, cfg.train.seed)
 
 
 def describe(train: list[Example], eval_examples: list[Example], chat: ChatFormat, source: dict) -> dict:
     """Counts, a length histogram and one example with its trained tokens marked, for data.json."""
     lengths = [len(e.encoded.ids) for e in train]
     trained = sum(sum(e.encoded.trained) for e in train)
-    edges = [0, 64, 128, 256, 512, 1024, 2048, 4096, 1 << 30]
-    hist = {f"{lo}-{hi - 1}" if hi < 1 << 30 else f"{lo}+": sum(lo <= n < hi for n in lengths)
-            for lo, hi in zip(edges, edges[1:])}
     first = train[0].encoded
     eot_trained = all(_eot_trained(e.encoded, chat.end_of_turn) for e in train)
     return {**source, "template": chat.name, "train_examples": len(train), "eval_examples": len(eval_examples),
             "train_tokens": sum(lengths), "trained_tokens": trained, "max_length_seen": max(lengths),
-            "length_histogram": {k: v for k, v in hist.items() if v},
+            "length_histogram": length_histogram(lengths),
             "end_of_turn_trained": eot_trained, **_tool_use(train, chat),
             # encode() refuses any conversation whose generation prompt is not a token-prefix of its training text
             "generation_prompt_is_training_prefix": True, "example": mark_trained(chat.tokenizer, first)}
+
+
+def length_histogram(lengths: list[int]) -> dict:
+    """Sequences per length bucket (empty buckets left out)."""
+    edges = [0, 64, 128, 256, 512, 1024, 2048, 4096, 1 << 30]
+    hist = {f"{lo}-{hi - 1}" if hi < 1 << 30 else f"{lo}+": sum(lo <= n < hi for n in lengths)
+            for lo, hi in zip(edges, edges[1:])}
+    return {k: v for k, v in hist.items() if v}
 
 
 def _tool_use(train: list[Example], chat: ChatFormat) -> dict:

@@ -17,6 +17,8 @@ def detect(row: object) -> str:
             return "alpaca"
         if "prompt" in row and "completion" in row:
             return "prompt_completion"
+        if "chosen" in row or "rejected" in row:
+            return "preference"
         if "text" in row:
             return "text"
     return "unknown"
@@ -45,6 +47,9 @@ def normalise_with_tools(row: object, where: str, fmt: str = "auto") -> tuple[li
         messages = [{"role": "user", "content": prompt}, {"role": "assistant", "content": row["output"]}]
     elif kind == "prompt_completion":
         messages = [{"role": "user", "content": row["prompt"]}, {"role": "assistant", "content": row["completion"]}]
+    elif kind == "preference":
+        raise DataError(f"{where}: a preference pair (chosen / rejected), and train.objective=sft learns one answer",
+                        "set train.objective=dpo (or orpo) to learn which answer to prefer")
     elif kind == "text":
         text = row.get("text")
         if not isinstance(text, str) or not text.strip():

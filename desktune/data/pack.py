@@ -40,16 +40,17 @@ def pack(examples: list, max_tokens: int, packing: bool = True, pad_id: int = 0)
     rows, current, size = [], [], 0
     for enc in examples:
         if current and (not packing or size + len(enc.ids) > max_tokens):
-            rows.append(_row(current, pad_id))
+            rows.append(make_row(current, pad_id))
             current, size = [], 0
         current.append(enc)
         size += len(enc.ids)
     if current:
-        rows.append(_row(current, pad_id))
+        rows.append(make_row(current, pad_id))
     return rows
 
 
-def _row(encs: list, pad_id: int) -> Row:
+def make_row(encs: list, pad_id: int) -> Row:
+    """One row of these examples, in order (example k has doc id k), padded."""
     ids, targets, positions, docs = [], [], [], []
     for doc, enc in enumerate(encs):
         ids += enc.ids

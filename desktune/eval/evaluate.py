@@ -7,15 +7,18 @@ import math
 import torch
 
 from desktune.config import load_config
-from desktune.data.dataset import build_dataset, load_examples
+from desktune.data.dataset import dataset_for, load_examples
 from desktune.data.neutral import neutral_examples
 from desktune.data.pack import pack
+from desktune.data.preference import load_pairs
 from desktune.errors import DataError
+from desktune.eval.preference import preference_eval
 from desktune.eval.tools import score_turn, summarize, tool_turns
 from desktune.infer.generate import Sampling, base_model, generate, load_run
 from desktune.infer.samples import side_by_side, write_samples
 from desktune.infer.tool_calls import parse_calls
 from desktune.models.untrained import untrained_in_answer
+from desktune.report.card import write_cards
 from desktune.train.forward import mean_loss
 
 
@@ -23,13 +26,15 @@ def evaluate(run, data_file: str | None = None, n_samples: int = 8, max_new_toke
     """Measure the run against its base model; writes eval.json and samples.md into the run folder."""
     cfg = load_config(str(run.config))
     model, chat = load_run(run)
+    pairs = cfg.train.objective != "sft"  # dpo / orpo: held-out preference pairs
     if data_file:
-        examples, _ = load_examples(data_file, chat, cfg.data)
+        examples, _ = (load_pairs if pairs else load_examples)(data_file, chat, cfg.data)
     else:
-        examples = build_dataset(cfg.data, chat, cfg.train.seed).eval  # the same seeded split training held out
+        examples = dataset_for(cfg, chat).eval  # the same seeded split training held out
     if not examples:
         raise DataError(f"{run.path} trained without a held-out split", "pass --data FILE with held-out examples")
-    rows = pack([e.encoded for e in examples], cfg.train.micro_batch_tokens, cfg.data.packing)
+    # pairs: the loss of their chosen answers
+    rows = pack([e.sequences[0] for e in examples], cfg.train.micro_batch_tokens, cfg.data.packing)
     neutral_rows = pack(neutral_examples(chat), cfg.train.micro_batch_tokens)
 
     losses = {"tuned": _losses(model, rows, neutral_rows)}
@@ -52,9 +57,13 @@ def evaluate(run, data_file: str | None = None, n_samples: int = 8, max_new_toke
     }
     if tools:
         result["tool_calls"] = tools
+    if pairs:
+        beta = cfg.dpo.beta if cfg.train.objective == "dpo" else cfg.orpo.beta
+        result["preference"] = preference_eval(model, examples, cfg.train.micro_batch_tokens, beta, cfg.model)
     base_ppl, tuned_ppl = (result["neutral_text"][k]["perplexity"] for k in ("base", "tuned"))
     result["neutral_perplexity_change_pct"] = 100 * (tuned_ppl / base_ppl - 1)
     run.write_json(run.eval_json, result)
+    write_cards(run)  # the cards now show these results
     return result
 
 

@@ -9,6 +9,7 @@ from desktune.export.to_gguf import FILE_TYPES, quantize_with_llama_cpp, write_g
 from desktune.export.verify import Check, tool_prompts_of, verify
 from desktune.files import refuse_taken_output, replaced_folder
 from desktune.infer.generate import load_for_chat
+from desktune.report.card import write_export_card
 
 
 # the export folder beside the GGUF: the Ollama recipe and llama.cpp's verdict
@@ -36,6 +37,7 @@ def export_gguf(source: str, out: Path, quant: str, overwrite: bool = False, che
         if result:
             verdict = result.__dict__ | {"passed": result.passed, "meets_targets": result.meets_targets}
             (tmp / VERDICT).write_text(json.dumps(verdict, indent=2) + "\n")
+    write_export_card(source, out)
     if result and not result.passed:
         raise ExportCheckFailed(f"llama.cpp does not reproduce the model from {out / name}: {result.summary()}",
                                 f"see {VERDICT} (transformers' and llama.cpp's answers and calls side by side); a coarser "

@@ -4,6 +4,7 @@ from pathlib import Path
 
 from desktune.files import refuse_taken_output, replaced_folder
 from desktune.infer.generate import load_run
+from desktune.report.card import write_card
 
 
 def merge(run, out: Path, overwrite: bool = False) -> Path:
@@ -14,4 +15,5 @@ def merge(run, out: Path, overwrite: bool = False) -> Path:
     with replaced_folder(out) as tmp:
         merged.save_pretrained(tmp)
         chat.tokenizer.save_pretrained(tmp)
+    write_card(run, out, "merged")
     return out

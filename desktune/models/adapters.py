@@ -71,11 +71,12 @@ def _token_rows(model, token_ids: list[int]) -> dict | None:
     return rows
 
 
-def load_adapter(model, adapter_dir: str):
-    """A saved adapter in either form of trained token rows (PEFT trainable tokens, or LoRA: rows_as_lora)."""
+def load_adapter(model, adapter_dir: str, trainable: bool = False):
+    """A saved adapter in either form of trained token rows (PEFT trainable tokens, or LoRA: rows_as_lora);
+    trainable: to train it further (init_from)."""
     from peft import PeftModel
 
-    return fast_token_rows(PeftModel.from_pretrained(model, adapter_dir))
+    return fast_token_rows(PeftModel.from_pretrained(model, str(adapter_dir), is_trainable=trainable))
 
 
 def save_tuned_weights(model, folder, weights: dict | None = None, rows_as_lora: bool = True) -> None:

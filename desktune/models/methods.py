@@ -2,7 +2,7 @@
 
 from desktune.errors import ConfigError
 from desktune.hardware.detect import DeviceFacts
-from desktune.models.adapters import add_lora
+from desktune.models.adapters import add_lora, load_adapter
 
 
 def check_method(method: str, facts: DeviceFacts) -> None:
@@ -32,9 +32,10 @@ def quantization_kwargs(method: str) -> dict:
             "device_map": {"": 0}}
 
 
-def prepare(model, method: str, lora_cfg, precision: str = "fp32", token_ids: list[int] = ()):
+def prepare(model, method: str, lora_cfg, precision: str = "fp32", token_ids: list[int] = (), init_adapter=None):
     """The model ready to train: which weights learn depends on the method. token_ids: embedding rows that
-    train with an adapter too (tokens the base never learned)."""
+    train with an adapter too (tokens the base never learned). init_adapter: a saved adapter folder that trains
+    further instead of a new adapter (lora_cfg and token_ids are then its own)."""
     if method == "full":
         model.requires_grad_(True)
         return model
@@ -46,7 +47,7 @@ def prepare(model, method: str, lora_cfg, precision: str = "fp32", token_ids: li
         model = prepare_model_for_kbit_training(model, use_gradient_checkpointing=False)
     elif frozen_low:
         store_frozen_in(model, precision)
-    model = add_lora(model, lora_cfg, token_ids)
+    model = add_lora(model, lora_cfg, token_ids) if init_adapter is None else load_adapter(model, init_adapter, True)
     if frozen_low:
         keep_trainable_fp32(model)
     return model

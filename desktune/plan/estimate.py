@@ -183,14 +183,19 @@ def flops_per_token(shape: Shape, job: Job, recompute_counts: bool = True) -> fl
     """Matmul FLOPs of one optimizer step, per real token: forward, backward and recomputation.
     recompute_counts=False: checkpointed layers cost no extra time (measured so on CPU, where the memory
     traffic checkpointing saves outweighs the recomputation)."""
-    attention = 4 * shape.layers * shape.heads * shape.head_dim * (job.row_tokens if job.attention_matrix
-                                                                  else job.row_tokens / 2)
-    forward = _linear_flops(shape, job.trained_fraction) + attention
+    forward = forward_flops_per_token(shape, job)
     head = 2 * shape.embedding_params * job.trained_fraction
     backward = 2 * forward if job.method == "full" else forward  # frozen weights: input gradients only
     # a trained head's loss chunks run again in backward; a frozen one's gradients are taken in the forward pass
     recompute = (head if job.method == "full" else 0) + (forward if job.checkpointing and recompute_counts else 0)
     return forward + backward + recompute
+
+
+def forward_flops_per_token(shape: Shape, job: Job) -> float:
+    """Matmul FLOPs of one forward pass per real token (the vocabulary projection at trained positions only)."""
+    attention = 4 * shape.layers * shape.heads * shape.head_dim * (job.row_tokens if job.attention_matrix
+                                                                  else job.row_tokens / 2)
+    return _linear_flops(shape, job.trained_fraction) + attention
 
 
 def model_flops_per_token(shape: Shape, full: bool, trained_fraction: float, context: int = 128) -> float:

@@ -7,6 +7,7 @@ from desktune.plan.estimate import (
     Job,
     Shape,
     flops_per_token,
+    forward_flops_per_token,
     loading_peak,
     memory,
     padded_length,
@@ -43,6 +44,8 @@ class Plan:
     steps: int
     loading: float = 0.0  # bytes while the model loads (CPU/MPS), when that is above training's peak
     advice: list = field(default_factory=list)
+    objective: str = "sft"  # dpo/orpo: each example is a pair, two sequences in the same row
+    reference_seconds: float = 0.0  # dpo: the reference pass, one forward over the training pairs before step 1
 
     @property
     def peak(self) -> float:
@@ -59,7 +62,14 @@ class Plan:
                 "loading_memory_gb": round(self.loading / GB, 2),
                 "peak_memory_gb": round(self.peak / GB, 2), "usable_memory_gb": round(self.usable / GB, 2),
                 "fits": self.fits, "seconds_per_step": round(self.seconds_per_step, 3), "steps": self.steps,
-                "total_minutes": round(self.seconds_per_step * self.steps / 60, 1), "advice": self.advice}
+                "total_minutes": round((self.seconds_per_step * self.steps + self.reference_seconds) / 60, 1),
+                "advice": self.advice, **self._objective()}
+
+    def _objective(self) -> dict:
+        if self.objective == "sft":
+            return {}
+        return {"objective": self.objective, "sequences_per_example": 2,
+                "reference_pass_seconds": round(self.reference_seconds, 1)}
 
 
 def fit(shape: Shape, job: Job, kind: str, usable: float, gflops: float | None, longest: int, tokens_per_step: float,
@@ -106,6 +116,13 @@ def _seconds_per_step(shape: Shape, job: Job, kind: str, gflops: float, tokens_p
     rows = -(-tokens_per_step // job.row_tokens)
     fixed = rows * shape.layers * (3 if job.checkpointing else 2) * LAYER_PASS_SECONDS.get(kind, 0.0)
     return STEP_OVERHEAD + compute + fixed + trainable_params(shape, job) * 28 / OPTIMIZER_BANDWIDTH.get(kind, 100e9)
+
+
+def forward_seconds(shape: Shape, job: Job, kind: str, gflops: float | None, tokens: float) -> float:
+    """A forward pass without gradients over this many tokens (dpo's reference pass); 0 when the speed is unknown."""
+    if not gflops:
+        return 0.0
+    return tokens * forward_flops_per_token(shape, job) / (gflops * 1e9 * EFFICIENCY.get((kind, job.precision), 0.3))
 
 
 def _row_tokens(requested: int, longest: int, attention_matrix: bool, low_memory: bool) -> tuple[int, str]:

@@ -70,8 +70,13 @@ class Reporter:
         elapsed = time.perf_counter() - self.started
         eta = elapsed / record["step"] * (self.total - record["step"])
         parts = [f"step {record['step']:>4}/{self.total}", f"loss {record['loss']:.4f}"]
+        if "rewards/accuracies" in record:
+            parts.append(f"acc {record['rewards/accuracies']:.2f} margin {record['rewards/margins']:+.3f}")
         if "eval_loss" in record:
             parts.append(f"eval {record['eval_loss']:.4f}")
+        if "eval_rewards/accuracies" in record:
+            parts.append(f"eval acc {record['eval_rewards/accuracies']:.2f} "
+                         f"margin {record['eval_rewards/margins']:+.3f}")
         if "forgetting_pct" in record:
             parts.append(f"neutral {record['forgetting_pct']:+.1f}%")
         parts += [f"lr {record['lr']:.2e}", f"{record['tokens_per_s']:.0f} tok/s",

@@ -33,6 +33,7 @@ def _markdown(run, s: dict, d: dict, metrics: list[dict]) -> str:
         ("train loss", f"{_f(s.get('loss_start'))} → {_f(s.get('loss_end'))}"),
         ("eval loss", f"{_f(s.get('eval_loss_start'))} → best {_f(s.get('best_eval_loss'))} (step "
                       f"{s.get('best_step')}) → end {_f(evals[-1] if evals else None)}"),
+        ("held-out preference", _preference(s)),
         ("forgetting", None if s.get("forgetting_pct") is None else
          f"neutral-text perplexity {s['forgetting_pct']:+.1f}% against the base; guard: {s.get('forgetting_guard')}"),
     ]
@@ -51,6 +52,15 @@ def _per_step(s: dict, metrics: list[dict]) -> str | None:
         return None
     measured = sum(t / v for t, v in zip(timed, speeds)) / len(timed)
     return f"{measured:.2f} s (planned {s.get('planned_seconds_per_step')} s)"
+
+
+def _preference(s: dict) -> str | None:
+    """dpo / orpo: how the kept adapter does on the held-out pairs (TRL's eval_rewards)."""
+    r = s.get("eval_rewards")
+    if not r:
+        return None
+    return (f"chosen wins {100 * r['rewards/accuracies']:.0f}% of the pairs, reward margin {r['rewards/margins']:+.3f} "
+            f"(chosen {r['rewards/chosen']:+.3f}, rejected {r['rewards/rejected']:+.3f}) at step {s.get('best_step')}")
 
 
 def _f(x) -> str:

@@ -5,7 +5,7 @@ import math
 from desktune.data.schedule import Schedule
 from desktune.plan.device import DeviceProfile
 from desktune.plan.estimate import Job, Shape
-from desktune.plan.fit import Plan, fit
+from desktune.plan.fit import Plan, fit, forward_seconds
 
 BATCH_SIZE = 8
 # Adam moves each weight about lr per step whatever the batch, so a small set needs enough steps, not bigger ones:
@@ -26,10 +26,11 @@ def this_device(facts, precision: str) -> DeviceProfile:
 
 def make_plan(cfg, model_config, train_examples: list, facts, precision: str, processes: int = 1,
               device: DeviceProfile | None = None) -> Plan:
-    """device: plan for that profile instead of this machine (facts then unused)."""
+    """device: plan for that profile instead of this machine (facts then unused). A preference pair is one
+    example of both its sequences (they share a row); dpo adds the reference pass."""
     device = device or this_device(facts, precision)
-    lengths = [len(e.encoded.ids) for e in train_examples] or [1]
-    trained = sum(sum(e.encoded.trained) for e in train_examples)
+    lengths = [sum(len(s.ids) for s in e.sequences) for e in train_examples] or [1]
+    trained = sum(sum(s.trained) for e in train_examples for s in e.sequences)
     batch, _ = batch_size(cfg.train, len(lengths))
     schedule = Schedule(len(lengths), batch, cfg.train.seed)
     steps = schedule.total(cfg.train.epochs, cfg.train.max_steps)
@@ -39,9 +40,14 @@ def make_plan(cfg, model_config, train_examples: list, facts, precision: str, pr
         job.shards = processes
     tokens_per_step = sum(lengths) / len(lengths) * batch / processes
     largest = largest_step(lengths, schedule, min(steps, schedule.per_epoch)) / processes
-    return fit(Shape.from_config(model_config), job, device.kind, device.usable, device.gflops, max(lengths),
-               tokens_per_step, steps, cfg.train.micro_batch_tokens, cfg.train.gradient_checkpointing,
-               cfg.train.low_memory, largest_step=largest)
+    shape = Shape.from_config(model_config)
+    plan = fit(shape, job, device.kind, device.usable, device.gflops, max(lengths), tokens_per_step, steps,
+               cfg.train.micro_batch_tokens, cfg.train.gradient_checkpointing, cfg.train.low_memory,
+               largest_step=largest)
+    plan.objective = cfg.train.objective
+    if cfg.train.objective == "dpo":
+        plan.reference_seconds = forward_seconds(shape, job, device.kind, device.gflops, sum(lengths) / processes)
+    return plan
 
 
 def batch_size(train, n_examples: int) -> tuple[int, str]:

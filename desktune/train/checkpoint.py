@@ -17,6 +17,7 @@ from desktune.models.adapters import save_tuned_weights
 from desktune.train.state import TrainState, rng_state, set_rng_state
 
 ADAPTER_FILE = "adapter_model.safetensors"
+REFERENCE_FILE = "reference.safetensors"  # dpo: the reference log-probabilities computed before step 1
 
 
 def save_checkpoint(folder: Path, model, optimizer, state: TrainState, meta: dict, gathered=None) -> Path:
@@ -31,6 +32,10 @@ def save_checkpoint(folder: Path, model, optimizer, state: TrainState, meta: dic
     torch.save(gathered[1] if gathered else optimizer.state_dict(), tmp / "optimizer.pt")
     torch.save(rng_state(), tmp / "rng.pt")
     (tmp / "state.json").write_text(json.dumps({**state.to_dict(), **meta}, indent=2))
+    if state.reference is not None:
+        from safetensors.torch import save_file
+
+        save_file({k: v.contiguous() for k, v in state.reference.items()}, tmp / REFERENCE_FILE)
     _sync_tree(tmp)
     if final.exists():
         shutil.rmtree(final)
@@ -68,7 +73,10 @@ def load_checkpoint(path: Path, model, optimizer, sharded=None) -> tuple[TrainSt
     if sharded is None:
         optimizer.load_state_dict(torch.load(path / "optimizer.pt", weights_only=True))
     set_rng_state(torch.load(path / "rng.pt", weights_only=False))  # python/numpy RNG states are tuples
-    return TrainState.from_dict(saved), meta
+    state = TrainState.from_dict(saved)
+    if (path / REFERENCE_FILE).exists():
+        state.reference = load_file(path / REFERENCE_FILE)
+    return state, meta
 
 
 def resume_from(folder: Path, model, optimizer, meta: dict, allow_changes: bool, sharded=None) -> TrainState:

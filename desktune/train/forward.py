@@ -37,10 +37,8 @@ def attention_masks(config, doc_ids: torch.Tensor, device):
     return masks
 
 
-def row_loss_sum(model, row: Row, device) -> tuple[torch.Tensor, int]:
-    """Summed cross-entropy over the row's trained positions, and how many there are.
-    Mixed precision comes from the caller's autocast context."""
-    lm = causal_lm(model)
+def _trained_hidden(lm, row: Row, device) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    """The decoder's output at the row's trained positions, their targets, and the positions."""
     keep = (row.targets[0] != IGNORE).nonzero().squeeze(1).to(device)
     hidden = lm.get_decoder()(
         input_ids=row.input_ids.to(device),
@@ -48,8 +46,14 @@ def row_loss_sum(model, row: Row, device) -> tuple[torch.Tensor, int]:
         attention_mask=attention_masks(lm.config, row.doc_ids, device),
         use_cache=False,
     ).last_hidden_state[0]
-    hidden = hidden.index_select(0, keep)
-    targets = row.targets[0].to(device).index_select(0, keep)
+    return hidden.index_select(0, keep), row.targets[0].to(device).index_select(0, keep), keep
+
+
+def row_loss_sum(model, row: Row, device) -> tuple[torch.Tensor, int]:
+    """Summed cross-entropy over the row's trained positions, and how many there are.
+    Mixed precision comes from the caller's autocast context."""
+    lm = causal_lm(model)
+    hidden, targets, keep = _trained_hidden(lm, row, device)
     head = lm.get_output_embeddings()
     softcap = getattr(lm.config, "final_logit_softcapping", None)
     total = hidden.new_zeros((), dtype=torch.float32)
@@ -71,11 +75,43 @@ def head_trains(head, vocab: int) -> bool:
     return any(p.requires_grad and p.shape[0] == vocab for p in head.parameters())
 
 
-def _chunk_loss(hidden, targets, head, softcap):
+def _logits(hidden, head, softcap):
     logits = head(hidden).float()  # the module, not its weight: trained token rows (PEFT) live in its forward
     if softcap:
         logits = torch.tanh(logits / softcap) * softcap
-    return F.cross_entropy(logits, targets, reduction="sum")
+    return logits
+
+
+def _chunk_loss(hidden, targets, head, softcap):
+    return F.cross_entropy(_logits(hidden, head, softcap), targets, reduction="sum")
+
+
+def _chunk_logps(hidden, targets, head, softcap):
+    return -F.cross_entropy(_logits(hidden, head, softcap), targets, reduction="none")
+
+
+def sequence_logps(model, row: Row, device, n_docs: int) -> tuple[torch.Tensor, torch.Tensor]:
+    """Per example of the row (doc ids 0..n_docs-1): the summed log-probability of its trained tokens and how
+    many there are, as fp32 [n_docs] tensors. The vocabulary projection runs in chunks, as for row_loss_sum."""
+    lm = causal_lm(model)
+    hidden, targets, keep = _trained_hidden(lm, row, device)
+    docs = row.doc_ids.to(device).index_select(0, keep)
+    head = lm.get_output_embeddings()
+    softcap = getattr(lm.config, "final_logit_softcapping", None)
+    trains = head_trains(head, lm.config.vocab_size)
+    frozen = not trains and not any(p.requires_grad for p in head.parameters())
+    sums, chunk = hidden.new_zeros(n_docs, dtype=torch.float32), loss_chunk_rows(lm.config.vocab_size, trains)
+    for start in range(0, keep.numel(), chunk):
+        h, y = hidden[start:start + chunk], targets[start:start + chunk]
+        if torch.is_grad_enabled() and frozen:
+            logps = _LogpsAhead.apply(h, y, head, softcap)
+        elif torch.is_grad_enabled():
+            logps = checkpoint(_chunk_logps, h, y, head, softcap, use_reentrant=False)
+        else:
+            logps = _chunk_logps(h, y, head, softcap)
+        sums = sums.index_add(0, docs[start:start + chunk], logps)
+    counts = torch.zeros(n_docs, device=device).index_add(0, docs, torch.ones_like(docs, dtype=torch.float32))
+    return sums, counts
 
 
 class _GradientsAhead(torch.autograd.Function):
@@ -97,6 +133,25 @@ class _GradientsAhead(torch.autograd.Function):
         return grads[0] * scale.to(grads[0].dtype), None, None, None, *(g * scale for g in grads[1:])
 
 
+class _LogpsAhead(torch.autograd.Function):
+    """Per-token log-probabilities of one chunk through a frozen head, their gradients taken in the forward pass:
+    token t's log-probability depends on hidden[t] alone, so the gradient of their sum holds each token's own,
+    and backward only scales row t by its incoming gradient (the projection runs twice, not three times)."""
+
+    @staticmethod
+    def forward(ctx, hidden, targets, head, softcap):
+        with torch.enable_grad():
+            h = hidden.detach().requires_grad_()
+            logps = _chunk_logps(h, targets, head, softcap)
+            (ctx.grad,) = torch.autograd.grad(logps.sum(), h)
+        return logps.detach()
+
+    @staticmethod
+    def backward(ctx, scale):
+        grad, ctx.grad = ctx.grad, None
+        return grad * scale.to(grad.dtype)[:, None], None, None, None
+
+
 class RowLoss(torch.nn.Module):
     """row_loss_sum as a module, so that torch DDP sees the forward pass it synchronises gradients for."""
 
@@ -106,6 +161,17 @@ class RowLoss(torch.nn.Module):
 
     def forward(self, row: Row) -> tuple[torch.Tensor, int]:
         return row_loss_sum(self.model, row, next(self.model.parameters()).device)
+
+
+class SequenceLogps(torch.nn.Module):
+    """sequence_logps as a module (for DDP, as RowLoss): a row of preference pairs in, per-side sums out."""
+
+    def __init__(self, model):
+        super().__init__()
+        self.model = model
+
+    def forward(self, row: Row, n_docs: int) -> tuple[torch.Tensor, torch.Tensor]:
+        return sequence_logps(self.model, row, next(self.model.parameters()).device, n_docs)
 
 
 @torch.no_grad()

@@ -17,6 +17,7 @@ from desktune.config.load import to_dict
 from desktune.data.dataset import prepare_data
 from desktune.data.neutral import neutral_examples
 from desktune.data.pack import pack
+from desktune.data.preference import pack_pairs
 from desktune.data.schedule import Schedule
 from desktune.data.template import ChatFormat
 from desktune.files import replaced_folder
@@ -27,7 +28,8 @@ from desktune.models.adapters import save_tuned_weights
 from desktune.models.load import load_model, load_tokenizer, resolve
 from desktune.models.methods import check_method, prepare, quantization_kwargs
 from desktune.models.untrained import tokens_to_train
-from desktune.models.vocab import add_new_tokens
+from desktune.models.vocab import add_new_tokens, match_vocabulary
+from desktune.report.card import write_tuned_card
 from desktune.report.progress import Reporter, Silent
 from desktune.train.autoplan import batch_size, make_plan
 from desktune.train.checkpoint import (
@@ -48,8 +50,11 @@ from desktune.train.distributed import (
     sum_over_processes,
     use_fsdp,
 )
-from desktune.train.forward import RowLoss, loss_and_count
+from desktune.train.forward import RowLoss, SequenceLogps, loss_and_count
+from desktune.train.init_from import init_adapter, tokenizer_of
+from desktune.train.objectives import check_objective
 from desktune.train.optim import choose_lr, lr_at, make_optimizer
+from desktune.train.pairs import answer_logps, held_out, pair_step, rows_of
 from desktune.train.safety import (
     ctrl_c_finishes_the_step,
     diverged,
@@ -116,6 +121,8 @@ def _set_up(cfg, run) -> Training:
     check_launch()  # before NCCL: two processes on one GPU would crash inside it
     facts = detect()
     check_method(cfg.method, facts)
+    check_objective(cfg)
+    init = init_adapter(cfg)
     precision, precision_why = choose_precision(cfg.train.precision, facts)
     # accelerate scales fp16 losses and skips steps whose gradients overflowed. Its precision is process-wide
     # state: forget the previous run's (the process group, if any, stays).
@@ -126,10 +133,16 @@ def _set_up(cfg, run) -> Training:
     source = resolve(cfg.model)
     tokenizer = load_tokenizer(source)
     model = load_model(source, **quantization_kwargs(cfg.method))
+    if init is not None:  # its tokenizer: the chat template and any tokens the earlier run added
+        tokenizer = tokenizer_of(init, tokenizer)
+        match_vocabulary(model, tokenizer)
     token_ids = add_new_tokens(tokenizer, model, cfg.new_tokens)
     chat, data = prepare_data(cfg, tokenizer, model.config.model_type)
-    untrained, untrained_why = tokens_to_train(cfg.untrained_tokens, cfg.method, model, tokenizer,
-                                               (e.encoded.ids for e in data.train), chat.end_of_turn)
+    if init is None:
+        untrained, untrained_why = tokens_to_train(cfg.untrained_tokens, cfg.method, model, tokenizer,
+                                                   (s.ids for e in data.train for s in e.sequences), chat.end_of_turn)
+    else:  # a loaded adapter cannot grow trained token rows; it keeps those it has
+        token_ids, untrained, untrained_why = [], [], f"as the init_from adapter has them ({init})"
     cfg.train.batch_size, batch_why = batch_size(cfg.train, len(data.train))
     plan = make_plan(cfg, model.config, data.train, facts, precision, accelerator.num_processes)
     lr_why = choose_lr(cfg, data.stats["trained_tokens"] / max(len(data.train), 1))
@@ -138,18 +151,21 @@ def _set_up(cfg, run) -> Training:
     cfg.train.gradient_checkpointing = "on" if plan.checkpointing else "off"
     if plan.checkpointing:
         model.activation_checkpointing_enable(activation_checkpointing_kwargs={"use_reentrant": False})
-    model = prepare(model, cfg.method, cfg.lora, precision, sorted(set(token_ids) | set(untrained)))
+    model = prepare(model, cfg.method, cfg.lora, precision, sorted(set(token_ids) | set(untrained)), init)
+    if init is not None:  # the resolved config says what the adapter is
+        adapter = model.peft_config[model.active_adapter]
+        cfg.lora.r, cfg.lora.alpha, cfg.lora.dora = adapter.r, int(adapter.lora_alpha), adapter.use_dora
     model.train()
     params, loss_fn, optimizer = _optimizer(cfg, model, accelerator, sharded)
 
     schedule = Schedule(len(data.train), cfg.train.batch_size, cfg.train.seed)
     total = schedule.total(cfg.train.epochs, cfg.train.max_steps)
-    eval_rows = pack([e.encoded for e in data.eval], cfg.train.micro_batch_tokens, cfg.data.packing,
-                     tokenizer.pad_token_id or 0)
+    eval_rows = _eval_rows(cfg, data.eval, tokenizer.pad_token_id or 0)
     guarded = bool(cfg.train.forgetting_budget and eval_rows)
     neutral_rows = pack(neutral_examples(chat), cfg.train.micro_batch_tokens) if guarded else []
     processes = f" x {accelerator.num_processes} processes" if accelerator.num_processes > 1 else ""
     decisions = {"device": f"{facts.kind} ({facts.name}){processes}", "precision": f"{precision}: {precision_why}",
+                 "objective": _objective_text(cfg, init),
                  "template": chat.name, "untrained_tokens": untrained_why, "lr": f"{cfg.train.lr:g} ({lr_why})",
                  "batch_size": f"{cfg.train.batch_size} ({batch_why})",
                  "steps": f"{total} ({schedule.per_epoch} per epoch, {len(data.train)} examples)",
@@ -158,6 +174,13 @@ def _set_up(cfg, run) -> Training:
     meta = {"config": _resolved_config(cfg, run, precision, chat.name), "data_fingerprint": _fingerprint(data)}
     return Training(cfg, run, accelerator, facts.kind, precision, model, tokenizer, chat, data, plan, sharded, params,
                     loss_fn, optimizer, decisions, meta, schedule, total, eval_rows, neutral_rows)
+
+
+def _eval_rows(cfg, held_out: list, pad_id: int) -> list:
+    """The held-out examples packed once: rows, or for pairs [(row, positions of its pairs)]."""
+    if cfg.train.objective == "sft":
+        return pack([e.encoded for e in held_out], cfg.train.micro_batch_tokens, cfg.data.packing, pad_id)
+    return pack_pairs(held_out, cfg.train.micro_batch_tokens, cfg.data.packing, pad_id)
 
 
 def _guard_text(cfg, guarded: bool) -> str:
@@ -177,7 +200,8 @@ def _optimizer(cfg, model, accelerator, sharded: bool) -> tuple[list, object, ob
     # DDP (several processes) wraps the loss module; `model` stays the plain one for saving and generating
     params = [p for p in model.parameters() if p.requires_grad]
     optimizer = make_optimizer(params, cfg.train.lr, cfg.train.weight_decay, accelerator.device)
-    loss_fn, optimizer = accelerator.prepare(RowLoss(model), optimizer)
+    module = RowLoss(model) if cfg.train.objective == "sft" else SequenceLogps(model)
+    loss_fn, optimizer = accelerator.prepare(module, optimizer)
     return params, loss_fn, optimizer
 
 
@@ -210,8 +234,10 @@ def _start(t: Training) -> None:
         t.report.say(f"warning: the plan puts peak memory at {t.plan.peak / 1e9:.1f} GB, above the "
                      f"{t.plan.usable / 1e9:.1f} GB this device can give; if it runs out, try: "
                      + "; ".join(t.plan.advice))
+    if cfg.train.objective == "dpo" and t.state.reference is None:
+        _reference(t)
     if t.eval_rows and not t.state.eval_loss:
-        t.state.eval_loss.append([0, _eval_loss(t.judge, t.eval_rows, t.accelerator, t.sharded)])
+        t.state.eval_loss.append([0, _held_out(t)["eval_loss"]])
         t.report.say(f"eval loss before training: {t.state.eval_loss[0][1]:.4f}")
     if t.neutral_rows and t.state.neutral_base is None:
         t.state.neutral_base = _eval_loss(t.judge, t.neutral_rows, t.accelerator, t.sharded)
@@ -236,31 +262,21 @@ def _run_steps(t: Training) -> None:
 
 def _step(t: Training) -> dict:
     """One optimizer step over the next batch; returns its metrics record."""
-    cfg, state, accelerator, device = t.cfg, t.state, t.accelerator, t.accelerator.device
+    cfg, state, accelerator = t.cfg, t.state, t.accelerator
     started = time.perf_counter()
-    batch = [t.data.train[i].encoded for i in t.schedule.batch(state.step)]
-    mine = my_share(batch, accelerator)
+    indices = t.schedule.batch(state.step)
+    mine = my_share(indices, accelerator)
     weight = 1.0 if mine else 0.0  # a process with no example this step still joins the gradient exchange
-    rows = pack(mine or batch[:1], cfg.train.micro_batch_tokens, cfg.data.packing, t.tokenizer.pad_token_id or 0)
-    n_trained = sum_over_processes(accelerator, weight * sum(r.n_trained for r in rows), device)
-    real_tokens = int(sum_over_processes(accelerator, weight * sum(r.n_real for r in rows), device))
-    rows, n_rows = even_rows(rows, accelerator) if t.sharded else (rows, len(rows))
     lr = lr_at(state.step, t.total, cfg.train.lr, cfg.train.warmup, cfg.train.min_lr_ratio)
     for group in t.optimizer.param_groups:
         group["lr"] = lr
     torch.manual_seed(step_seed(cfg.train.seed, state.step, accelerator.process_index))
-    loss_sum = torch.zeros((), device=device)
+    extra = {}
     with plain_out_of_memory(cfg):
-        for i, row in enumerate(rows):
-            last = i == len(rows) - 1  # gradients are exchanged once per step, after the last row
-            counts = weight if i < n_rows else 0.0  # rows that only keep sharded processes in step count 0
-            with contextlib.nullcontext() if last else accelerator.no_sync(t.loss_fn):
-                with accelerator.autocast():
-                    row_sum, _ = t.loss_fn(row)
-                # the mean over the whole step's trained tokens, however rows and processes split them
-                accelerator.backward(row_sum * (counts * accelerator.num_processes / n_trained))
-            loss_sum += row_sum.detach() * counts
-    loss = sum_over_processes(accelerator, loss_sum.item(), device) / n_trained
+        if cfg.train.objective == "sft":
+            loss, real_tokens = _sft_rows(t, mine or indices[:1], weight)
+        else:  # dpo, orpo: both answers of each pair, their loss and rewards (train/pairs.py)
+            loss, real_tokens, extra = pair_step(t, mine or indices[:1], weight)
     if not math.isfinite(loss):
         raise diverged(cfg, state, loss, latest_checkpoint(t.run.checkpoints))
     if cfg.train.max_grad_norm > 0:
@@ -273,14 +289,36 @@ def _step(t: Training) -> dict:
     state.tokens += real_tokens
     state.loss.append([state.step, loss])
     return {"step": state.step, "epoch": state.epoch, "tokens": state.tokens, "loss": loss, "lr": lr,
-            "tokens_per_s": real_tokens / (time.perf_counter() - started), "memory_gb": peak_memory_gb(t.kind)}
+            "tokens_per_s": real_tokens / (time.perf_counter() - started), "memory_gb": peak_memory_gb(t.kind), **extra}
+
+
+def _sft_rows(t: Training, indices: list[int], weight: float) -> tuple[float, int]:
+    """Forward and backward over this process's examples of a step; returns the step's mean token loss and its
+    real tokens."""
+    cfg, accelerator, device = t.cfg, t.accelerator, t.accelerator.device
+    batch = [t.data.train[i].encoded for i in indices]
+    rows = pack(batch, cfg.train.micro_batch_tokens, cfg.data.packing, t.tokenizer.pad_token_id or 0)
+    n_trained = sum_over_processes(accelerator, weight * sum(r.n_trained for r in rows), device)
+    real_tokens = int(sum_over_processes(accelerator, weight * sum(r.n_real for r in rows), device))
+    rows, n_rows = even_rows(rows, accelerator) if t.sharded else (rows, len(rows))
+    loss_sum = torch.zeros((), device=device)
+    for i, row in enumerate(rows):
+        last = i == len(rows) - 1  # gradients are exchanged once per step, after the last row
+        counts = weight if i < n_rows else 0.0  # rows that only keep sharded processes in step count 0
+        with contextlib.nullcontext() if last else accelerator.no_sync(t.loss_fn):
+            with accelerator.autocast():
+                row_sum, _ = t.loss_fn(row)
+            # the mean over the whole step's trained tokens, however rows and processes split them
+            accelerator.backward(row_sum * (counts * accelerator.num_processes / n_trained))
+        loss_sum += row_sum.detach() * counts
+    return sum_over_processes(accelerator, loss_sum.item(), device) / n_trained, real_tokens
 
 
 def _evaluate(t: Training, record: dict, looks: list) -> None:
     """At eval steps: held-out loss, the best adapter kept, early stopping, a quick look; then report the step."""
     cfg, state = t.cfg, t.state
     if t.eval_rows and (state.step == t.total or (cfg.train.eval_every and state.step % cfg.train.eval_every == 0)):
-        record["eval_loss"] = _eval_loss(t.judge, t.eval_rows, t.accelerator, t.sharded)
+        record |= _held_out(t)
         within = _forgetting_within_budget(t, record)
         if state.record_eval(state.step, record["eval_loss"], cfg.train.early_stopping_delta, within):
             weights = gather_weights(t.loss_fn) if t.sharded else None
@@ -329,7 +367,10 @@ def _wrap_up(t: Training, samples: int, started: float) -> dict:
     summary = summarise(cfg, t.decisions, state, t.data, time.perf_counter() - started, t.kind)
     summary |= {"planned_peak_memory_gb": round(t.plan.peak / 1e9, 2),
                 "planned_seconds_per_step": round(t.plan.seconds_per_step, 2)}
+    if cfg.train.objective != "sft":
+        summary["eval_rewards"] = _rewards_at(run, state.best_step or state.step)
     run.write_json(run.summary, summary)
+    write_tuned_card(run)  # after save_pretrained: PEFT's own README.md template is replaced
     t.report.say(summary_text(summary))
     if samples and t.sharded:
         t.report.say(f"base-vs-tuned answers skipped: generating needs the whole model in one process; "
@@ -340,6 +381,23 @@ def _wrap_up(t: Training, samples: int, started: float) -> dict:
             t.report.say(compare_samples(t.model, t.chat, chats, cfg.model, run.samples))
     t.report.close()
     return summary
+
+
+def _reference(t: Training) -> None:
+    """dpo: the reference log-probabilities of every pair, by the model before step 1 (kept in the state)."""
+    started = time.perf_counter()
+    t.state.reference = {split: answer_logps(t.model, rows_of(t, pairs), len(pairs), t.accelerator.device,
+                                             t.accelerator.autocast)
+                         for split, pairs in (("train", t.data.train), ("eval", t.data.eval))}
+    t.report.say(f"reference log-probabilities of {len(t.data.train) + len(t.data.eval)} pairs computed once, "
+                 f"in {time.perf_counter() - started:.1f} s")
+
+
+def _held_out(t: Training) -> dict:
+    """The held-out loss as eval_loss (pairs: the preference loss, with the eval_ rewards beside it)."""
+    if t.cfg.train.objective != "sft":
+        return held_out(t)
+    return {"eval_loss": _eval_loss(t.judge, t.eval_rows, t.accelerator, t.sharded)}
 
 
 def _eval_loss(model, rows, accelerator, sharded: bool = False) -> float:
@@ -359,7 +417,8 @@ def _fingerprint(data) -> str:
     h = hashlib.sha256()
     for split in (data.train, data.eval):
         for e in split:
-            h.update(repr((e.encoded.ids, e.encoded.trained)).encode())
+            for s in e.sequences:
+                h.update(repr((s.ids, s.trained)).encode())
         h.update(b"|")
     return h.hexdigest()[:16]
 
@@ -378,10 +437,27 @@ def _write_resolved_config(run, resolved: dict, decisions: dict) -> None:
     run.write_yaml(run.config, resolved, header)
 
 
+def _objective_text(cfg, init) -> str:
+    start = f"; starts from {init}" if init is not None else ""
+    if cfg.train.objective == "dpo":
+        return (f"dpo, beta {cfg.dpo.beta:g}: two sequences per pair; the reference is the model before step 1, "
+                f"its log-probabilities computed once (no second copy){start}")
+    if cfg.train.objective == "orpo":
+        return f"orpo, beta (lambda) {cfg.orpo.beta:g}: two sequences per pair, no reference{start}"
+    return f"sft{start}"
+
+
 def _method_text(cfg) -> str:
     if cfg.method == "full":
         return "full fine-tune"
     return f"{'Q' if cfg.method == 'qlora' else ''}{'DoRA' if cfg.lora.dora else 'LoRA'} r={cfg.lora.r}"
+
+
+def _rewards_at(run, step: int) -> dict:
+    """The held-out rewards logged at that step (the adapter kept), from metrics.jsonl."""
+    records, _ = run.read_metrics()
+    logged = [r for r in records if r["step"] == step and "eval_loss" in r]
+    return {k.removeprefix("eval_"): v for k, v in logged[-1].items() if k.startswith("eval_rewards/")} if logged else {}
 
 
 def _save_tuned(model, tokenizer, folder, weights: dict | None = None) -> None:

@@ -7,6 +7,9 @@ import torch
 
 # an adapter's auto lr for short answers, up to twice that for long ones (see choose_lr)
 ADAPTER_LR, FULL_LR, SHORT_ANSWER = 1e-4, 2e-5, 40
+# dpo/orpo: 20x below SFT, TRL's own ratio of defaults (SFTConfig 2e-5, DPOConfig 1e-6). The adapter's 5e-6 is also
+# what the alignment-handbook's QLoRA DPO recipe and Unsloth's DPO notebook use; full 1e-6 is TRL's DPO default
+PREFERENCE_ADAPTER_LR, PREFERENCE_FULL_LR = 5e-6, 1e-6
 
 
 def lr_at(step: int, total: int, peak: float, warmup: float, min_ratio: float) -> float:
@@ -30,6 +33,10 @@ def choose_lr(cfg, answer_tokens: float) -> str:
     training example."""
     if cfg.train.lr:
         return "requested"
+    if cfg.train.objective != "sft":
+        cfg.train.lr = PREFERENCE_FULL_LR if cfg.method == "full" else PREFERENCE_ADAPTER_LR
+        return (f"auto: {cfg.train.objective} moves an already good model by small steps, 20x below SFT's "
+                "(TRL's DPO and SFT defaults keep that ratio)")
     if cfg.method == "full":
         cfg.train.lr = FULL_LR
         return "auto: every weight moves, so 10x gentler than an adapter"

@@ -1,7 +1,7 @@
 """TrainState: everything besides weights and optimizer that a resumed run needs, as a plain dict."""
 
 import random
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 
 import torch
 
@@ -19,9 +19,14 @@ class TrainState:
     stop_reason: str = ""
     neutral_base: float | None = None  # the base's loss on neutral text (forgetting guard)
     forgetting: list = field(default_factory=list)  # [step, neutral perplexity change in %] pairs
+    # dpo: {"train": [pairs, 2], "eval": [pairs, 2]} tensors of the reference's log-probabilities (computed before
+    # step 1; checkpoints keep them in reference.safetensors, not in state.json)
+    reference: dict | None = field(default=None, repr=False)
 
     def to_dict(self) -> dict:
-        return asdict(self)
+        d = asdict(replace(self, reference=None))
+        del d["reference"]
+        return d
 
     @classmethod
     def from_dict(cls, d: dict) -> "TrainState":

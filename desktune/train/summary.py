@@ -30,6 +30,11 @@ def summary_text(s: dict) -> str:
         lines.append(f"eval loss {s['eval_loss_start']:.4f} -> {s['eval_loss_end']:.4f} ({drop:.0f}% lower); "
                      f"{'model' if s['method'] == 'full' else 'adapter'}/ is from step {s['best_step']} "
                      f"(best eval {s['best_eval_loss']:.4f})")
+    if s.get("eval_rewards"):
+        r = s["eval_rewards"]
+        lines.append(f"held-out pairs: the chosen answer wins {100 * r['rewards/accuracies']:.0f}% of them, reward "
+                     f"margin {r['rewards/margins']:+.3f} (chosen {r['rewards/chosen']:+.3f}, rejected "
+                     f"{r['rewards/rejected']:+.3f})")
     if s["forgetting_pct"] is not None:
         lines.append(f"neutral-text perplexity {s['forgetting_pct']:+.1f}% against the base ({s['forgetting_guard']})")
     return "\n".join(lines)

@@ -1,6 +1,8 @@
 """Metric records as the columns a chart draws, thinned on the server so a long run still plots at once."""
 
-KEYS = ("step", "tokens", "loss", "eval_loss", "lr", "tokens_per_s", "memory_gb")
+REWARDS = ("rewards/chosen", "rewards/rejected", "rewards/margins", "rewards/accuracies")  # dpo, orpo
+KEYS = ("step", "tokens", "loss", "eval_loss", "lr", "tokens_per_s", "memory_gb", *REWARDS,
+        *(f"eval_{k}" for k in REWARDS))
 
 
 def thin(records: list[dict], limit: int = 2000) -> list[dict]:

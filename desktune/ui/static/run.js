@@ -12,7 +12,8 @@ DT.views.run = async (main, name) => {
   }
   renderHead(head, name, detail.overview.status);
   const cols = m.columns;
-  const plots = drawCurves(charts, cols, detail.planned_memory_gb);
+  const preference = /^(dpo|orpo)/.test((detail.decisions || {}).objective || "");
+  const plots = drawCurves(charts, cols, detail.planned_memory_gb, preference);
   renderDetails(details, name, detail);
   DT.listen(`/api/events/run/${encodeURIComponent(name)}?offset=${m.offset}`, {
     metrics: (e) => { DT.extend(cols, e.columns); plots.forEach((p) => p.refresh()); },
@@ -50,7 +51,7 @@ function starting(main, name, head, error) {
   });
 }
 
-function drawCurves(box, cols, planned) {
+function drawCurves(box, cols, planned, preference) {
   const card = (id) => { const c = DT.el("div", { class: "card", id }); box.append(c); return c; };
   const specs = [
     ["chart-loss", () => ({ title: "loss against step", xLabel: "step", yLabel: "loss",
@@ -66,6 +67,13 @@ function drawCurves(box, cols, planned) {
       series: [{ label: "measured", color: "#4b5563" }, { label: "planned", color: "#dc2626", dash: [6, 4] }],
       data: [cols.step, cols.memory_gb, cols.step.map(() => planned ?? null)] })],
   ];
+  if (preference) specs.splice(2, 0,  // dpo / orpo: how often the chosen answer wins, and by how much
+    ["chart-accuracy", () => ({ title: "preference accuracy (chosen reward above rejected)", xLabel: "step", yLabel: "accuracy",
+      series: [{ label: "train" }, { label: "held out", points: true }],
+      data: [cols.step, cols["rewards/accuracies"], cols["eval_rewards/accuracies"]] })],
+    ["chart-rewards", () => ({ title: "rewards: chosen, rejected, held-out margin", xLabel: "step", yLabel: "reward",
+      series: [{ label: "chosen", color: "#16a34a" }, { label: "rejected", color: "#dc2626" }, { label: "held-out margin", points: true }],
+      data: [cols.step, cols["rewards/chosen"], cols["rewards/rejected"], cols["eval_rewards/margins"]] })]);
   return specs.map(([id, spec]) => {
     const chart = DT.chart(card(id), spec());
     return { refresh: () => chart.update(spec().data) };
