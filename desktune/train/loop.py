@@ -22,6 +22,7 @@ from desktune.data.schedule import Schedule
 from desktune.data.template import ChatFormat
 from desktune.files import replaced_folder
 from desktune.hardware.detect import detect, peak_memory_gb
+from desktune.hardware.heap import return_freed_blocks
 from desktune.hardware.precision import choose_precision
 from desktune.infer.samples import compare_samples, quick_look
 from desktune.models.adapters import save_tuned_weights
@@ -122,6 +123,8 @@ def _set_up(cfg, run) -> Training:
     facts = detect()
     check_method(cfg.method, facts)
     check_objective(cfg)
+    if facts.kind == "cpu":
+        return_freed_blocks()
     init = init_adapter(cfg)
     precision, precision_why = choose_precision(cfg.train.precision, facts)
     # accelerate scales fp16 losses and skips steps whose gradients overflowed. Its precision is process-wide
