@@ -49,6 +49,10 @@ def peak_memory_gb(kind: str) -> float:
         return torch.cuda.max_memory_allocated() / 1e9
     if kind == "mps":
         return torch.mps.driver_allocated_memory() / 1e9
+    if platform.system() == "Linux":  # the high-water mark of this program's own memory: ru_maxrss would also
+        # count the RSS of the process that started it (Linux carries it over fork and exec)
+        with open("/proc/self/status") as status:
+            return next(int(line.split()[1]) for line in status if line.startswith("VmHWM:")) * 1024 / 1e9
     import resource
 
     rss = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
