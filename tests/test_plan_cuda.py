@@ -52,7 +52,8 @@ MEASURED = {
 
 def measured_data():
     share = TRAINED / sum(LENGTHS)
-    return [SimpleNamespace(encoded=SimpleNamespace(ids=[0] * n, trained=[1] * round(n * share))) for n in LENGTHS]
+    encoded = [SimpleNamespace(ids=[0] * n, trained=[1] * round(n * share)) for n in LENGTHS]
+    return [SimpleNamespace(encoded=e, sequences=[e]) for e in encoded]
 
 
 def plan_measured(name: str, device: str = "H100:80GB"):
