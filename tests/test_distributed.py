@@ -135,6 +135,9 @@ with torch.device("meta"):
               "sum": sum_over_processes(accelerator, rank + 1.0, accelerator.device)}
 with open(f"{sys.argv[1]}/rank-{rank}.json", "w") as out:
     json.dump({**result, "seen": seen, "device": str(torch.empty(0, device=accelerator.device).device)}, out)
+# exiting with the process group alive left gloo's threads to be killed: "terminate called without an active
+# exception" (SIGABRT) under a loaded machine
+dist.destroy_process_group()
 """
 
 
