@@ -24,7 +24,7 @@ def run(argv: list[str]) -> int:
     args = parser.parse_args(argv)
     key = args.api_key or os.environ.get(KEY_ENV) or None
     try:
-        import uvicorn
+        import uvicorn  # noqa: F401  (the ui extra is installed)
 
         from desktune.serve.request import Limits
         from desktune.ui.guard import is_local
@@ -38,7 +38,7 @@ def run(argv: list[str]) -> int:
     if args.max_tokens < 1 or args.max_waiting < 0:
         raise ConfigError("--max-tokens must be at least 1 and --max-waiting at least 0", "e.g. --max-tokens 4096")
     RunDir(args.run).require_model()
-    from desktune.cli.ui import check_port
+    from desktune.cli.ui import check_port, run_until_stopped
     from desktune.serve.app import create_app
     from desktune.serve.served import load_served
 
@@ -49,10 +49,5 @@ def run(argv: list[str]) -> int:
     tools = f", tools written as {served.chat.tool_format}" if served.chat.tool_format else ""
     print(f"desktune serve: base_url http://{shown}:{args.port}/v1, model '{served.model_id}' ({served.chat.name} "
           f"template{tools}{', key required' if key else ''}); Ctrl-C stops it", flush=True)
-    config = uvicorn.Config(app, host=args.host, port=args.port, log_level="info", timeout_graceful_shutdown=1)
-    try:
-        uvicorn.Server(config).run()
-    except KeyboardInterrupt:
-        pass
-    print("desktune serve: stopped", flush=True)
+    run_until_stopped(app, args.host, args.port, "serve", "info")
     return 0

@@ -17,7 +17,7 @@ def run(argv: list[str]) -> int:
     parser.add_argument("--token", default=None, help="the access token (default: random when --host is not local)")
     args = parser.parse_args(argv)
     try:
-        import uvicorn
+        import uvicorn  # noqa: F401  (the ui extra is installed)
 
         from desktune.ui.app import create_app
         from desktune.ui.guard import is_local
@@ -33,13 +33,20 @@ def run(argv: list[str]) -> int:
     shown = f"[{args.host}]" if ":" in args.host else args.host
     url = f"http://{shown}:{args.port}/" + (f"?token={token}" if token else "")
     print(f"desktune ui: {url}  (runs in {root.resolve()}; Ctrl-C stops it)", flush=True)
-    config = uvicorn.Config(app, host=args.host, port=args.port, log_level="warning", timeout_graceful_shutdown=1)
+    run_until_stopped(app, args.host, args.port, "ui", "warning")
+    return 0
+
+
+def run_until_stopped(app, host: str, port: int, verb: str, log_level: str) -> None:
+    """Serve app with uvicorn until Ctrl-C, then say so (desktune ui and desktune serve)."""
+    import uvicorn
+
+    config = uvicorn.Config(app, host=host, port=port, log_level=log_level, timeout_graceful_shutdown=1)
     try:
         uvicorn.Server(config).run()
     except KeyboardInterrupt:
         pass
-    print("desktune ui: stopped", flush=True)
-    return 0
+    print(f"desktune {verb}: stopped", flush=True)
 
 
 def check_port(host: str, port: int) -> None:
