@@ -1,4 +1,4 @@
-"""The two recipes people copy today, to race desktune on the same data:
+"""The two SFT recipes people copy today, to race desktune on the same data (the TRL DPO recipe is dpo.py):
 
 trl:     the TRL SFT recipe: SFTTrainer, LoRA r16 on q/k/v/o, batch 1 x accumulation 8, gradient checkpointing,
          fp32, max 512.
@@ -22,7 +22,7 @@ def rows(path: str) -> list[dict]:
         return [json.loads(line) for line in f if line.strip()]
 
 
-def _clock():
+def clock():
     from transformers import TrainerCallback
 
     class Clock(TrainerCallback):
@@ -47,11 +47,11 @@ def trl_lora(model, tokenizer, train_file: str, work: str):
                      logging_steps=1, save_strategy="no", report_to="none", bf16=False, packing=False)
     lora = LoraConfig(r=16, lora_alpha=32, lora_dropout=0.05, target_modules=["q_proj", "k_proj", "v_proj", "o_proj"],
                       task_type="CAUSAL_LM")
-    clock = _clock()
+    timer = clock()
     trainer = SFTTrainer(model=model, args=args, train_dataset=Dataset.from_list(rows(train_file)),
-                         processing_class=tokenizer, peft_config=lora, callbacks=[clock])
+                         processing_class=tokenizer, peft_config=lora, callbacks=[timer])
     trainer.train()
-    return trainer.model, sum(len(ids) for ids in trainer.train_dataset["input_ids"]), clock.seconds
+    return trainer.model, sum(len(ids) for ids in trainer.train_dataset["input_ids"]), timer.seconds
 
 
 def hf_full(model, tokenizer, train_file: str, work: str):
@@ -68,10 +68,10 @@ def hf_full(model, tokenizer, train_file: str, work: str):
     args = TrainingArguments(output_dir=work, per_device_train_batch_size=4, gradient_checkpointing=True,
                              learning_rate=5e-5, num_train_epochs=1, logging_steps=1, save_strategy="no",
                              report_to="none", bf16=False)
-    clock = _clock()
-    trainer = Trainer(model=model, args=args, train_dataset=data, callbacks=[clock])
+    timer = clock()
+    trainer = Trainer(model=model, args=args, train_dataset=data, callbacks=[timer])
     trainer.train()
-    return trainer.model, sum(sum(e["attention_mask"]) for e in data), clock.seconds
+    return trainer.model, sum(sum(e["attention_mask"]) for e in data), timer.seconds
 
 
 RECIPES = {"trl": trl_lora, "hf-full": hf_full}

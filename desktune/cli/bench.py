@@ -1,8 +1,10 @@
 """desktune bench [CONFIG] [key=value ...] [--examples N] [--against trl,hf-full] [--repeat N] [--json]
 
-Measure a config's real training speed, peak memory, seconds per epoch, held-out loss and MFU on this
-machine, optionally beside the recipes people copy today (the TRL SFT recipe, the HF Trainer full fine-tune),
-on the same examples.
+Measure a config's real training speed, peak memory, seconds per epoch, a held-out score and MFU on this machine,
+optionally beside the recipes people copy today, on the same examples: for train.objective=sft the TRL SFT recipe
+(SFTTrainer + LoRA) and the HF Trainer full fine-tune, scored by held-out loss; for dpo the TRL DPO recipe
+(DPOTrainer with the config's LoRA, beta and learning rate), scored by held-out reward accuracy and margin. orpo is
+measured alone.
 """
 
 import argparse
@@ -16,14 +18,19 @@ from desktune.config import load_config
 from desktune.errors import ConfigError, DataError
 
 RECIPES = ("trl", "hf-full")
+# the recipes each objective races, by their --against names
+RACED = {"sft": {"trl": "the TRL SFT recipe", "hf-full": "the HF Trainer full fine-tune"},
+         "dpo": {"trl": "the TRL DPO recipe"}, "orpo": {}}
 
 
 def run(argv: list[str]) -> int:
     parser = argparse.ArgumentParser(prog="desktune bench", description=__doc__.split("\n\n", 1)[1])
     parser.add_argument("items", nargs="*", metavar="[CONFIG] [key=value ...]")
-    parser.add_argument("--examples", type=int, default=64, help="training examples each recipe trains on once")
-    parser.add_argument("--against", default="", help="comma list of recipes to race: trl (needs "
-                        "`pip install trl`), hf-full (HF Trainer full fine-tune, padded to 512)")
+    parser.add_argument("--examples", type=int, default=64, help="training examples (dpo, orpo: pairs) each recipe "
+                        "trains on once")
+    parser.add_argument("--against", default="", help="comma list of recipes to race: trl (TRL's trainer for the "
+                        "objective: the TRL SFT recipe, or for dpo the TRL DPO recipe; needs `pip install trl`), "
+                        "hf-full (sft only: HF Trainer full fine-tune, padded to 512)")
     parser.add_argument("--repeat", type=int, default=1, help="time each recipe N times, in turns, and keep its "
                         "fastest run (the least disturbed by whatever else the machine runs); peak memory: the highest")
     parser.add_argument("--work", default="", help="keep the runs in this folder (default: a temporary one)")
@@ -39,57 +46,100 @@ def run(argv: list[str]) -> int:
         raise ConfigError(f"--against: no recipe named {', '.join(unknown)}", f"choose from {', '.join(RECIPES)}")
     config_path, overrides = split_config(args.items)
     cfg = load_config(config_path or str(EXAMPLE), overrides)
+    check_race(cfg, against)
     kept = contextlib.nullcontext(args.work) if args.work else tempfile.TemporaryDirectory(prefix="desktune-bench-")
     with kept as work:
         return _bench(cfg, config_path or str(EXAMPLE), overrides, against, args, Path(work))
 
 
-def _bench(cfg, config_path, overrides, against, args, work: Path) -> int:
-    from desktune.bench.measure import measure_desktune, measure_recipe, rates, write_examples
-    from desktune.data.dataset import prepare_data
-    from desktune.hardware.detect import detect
-    from desktune.hardware.precision import choose_precision
-    from desktune.hardware.probe import matmul_gflops
-    from desktune.models.load import load_model_config, load_tokenizer, resolve
-    from desktune.train.autoplan import batch_size
+def check_race(cfg, against: list[str]) -> None:
+    """Refuse, before anything loads, a race this objective has no recipe for."""
+    objective = cfg.train.objective
+    raced = RACED[objective]
+    if against and not raced:
+        raise ConfigError(f"--against {','.join(against)}: no recipe races train.objective={objective} yet (TRL's "
+                          "ORPOTrainer now lives in trl.experimental)",
+                          f"drop --against to measure desktune's {objective} alone, or race train.objective=dpo")
+    other = [name for name in against if name not in raced]
+    if other:
+        raise ConfigError(f"--against {','.join(other)}: {RACED['sft'][other[0]]} is an SFT recipe; "
+                          f"train.objective={objective} races {' and '.join(raced.values())}",
+                          f"use --against {','.join(raced)}, or drop --against to measure desktune alone")
+    if objective == "dpo" and against and cfg.method == "full":
+        raise ConfigError("the TRL DPO recipe trains the config's LoRA, and method=full has none",
+                          "race method=lora, or drop --against to measure the full fine-tune alone")
+    if objective == "dpo" and against and cfg.init_from:
+        raise ConfigError("the TRL DPO recipe starts from the base model, and init_from starts from an adapter",
+                          "race without init_from, or drop --against to measure it alone")
 
-    if cfg.train.objective != "sft":
-        raise ConfigError(f"desktune bench measures SFT recipes; train.objective={cfg.train.objective} is not one yet",
-                          "time it with desktune train (its report has tokens/s and memory); the race against TRL's "
-                          "DPOTrainer is still to come")
+
+def _bench(cfg, config_path, overrides, against, args, work: Path) -> int:
+    from desktune.bench.measure import rates
+    from desktune.models.load import resolve
+
     source = resolve(cfg.model)
     if against and source.gguf_file:
-        raise ConfigError("the TRL SFT recipe and the HF Trainer full fine-tune load transformers folders, not .gguf",
+        raise ConfigError("the TRL and HF Trainer recipes load transformers folders, not .gguf",
                           "convert once (desktune merge on a run, or transformers) and point model= at the folder")
-    chat, data = prepare_data(cfg, load_tokenizer(source), load_model_config(source).model_type)
-    if not data.eval:
-        raise DataError("the benchmark scores every recipe on held-out examples and this config holds none out",
-                        "set data.eval to a file or a fraction such as 0.1")
-    work.mkdir(parents=True, exist_ok=True)
-    train_file = write_examples(work / "train.jsonl", data.train[: args.examples])
-    eval_file = write_examples(work / "eval.jsonl", data.eval)
-    chat.tokenizer.save_pretrained(work / "tokenizer")  # the chat template desktune trains with, for the recipes
-    facts = detect()
-    peak = matmul_gflops(facts.kind, choose_precision("auto", facts)[0], seconds=2.0)
-    epoch_tokens = data.stats["train_tokens"]
-    examples = min(args.examples, len(data.train))
-    # one epoch is timed, at the batch a real training of these examples would take (auto: over all its epochs)
-    batch, _ = batch_size(cfg.train, examples)
-    print(f"{examples} of {len(data.train)} training examples at batch {batch}, {len(data.eval)} held out; "
-          f"matmul peak here {peak:.0f} GFLOP/s", flush=True)
-
-    measures = {"desktune": lambda: measure_desktune(config_path, [*overrides, f"train.batch_size={batch}"],
-                                                     train_file, eval_file, work / "desktune")}
-    for name in against:
-        measures[name] = lambda name=name: measure_recipe(name, work / "tokenizer", source.path, train_file,
-                                                          eval_file, work / name)
+    train_file, eval_file, epoch_tokens, batch, peak = _prepare(cfg, args, work, source)
+    measures = _measures(cfg.train.objective, config_path, [*overrides, f"train.batch_size={batch}"], against,
+                         source.path, train_file, eval_file, work)
     results = {}
     for _ in range(args.repeat):  # in turns, so that a busy spell of the machine does not fall on one recipe only
         for name, measure in measures.items():
             results[name] = fastest(results.get(name), measure())
     results = {k: rates(v, epoch_tokens, peak) for k, v in results.items()}
-    print(json.dumps(results, indent=2) if args.json else table(results))
+    print(json.dumps(results, indent=2) if args.json else table(results, cfg.train.objective))
     return 0
+
+
+def _prepare(cfg, args, work: Path, source) -> tuple:
+    """The examples (or pairs) every recipe trains on and the held-out ones, written to work; the tokens of an epoch
+    of all the training data, the batch desktune trains at, and this machine's matmul peak."""
+    from desktune.bench.measure import write_examples, write_pairs
+    from desktune.data.dataset import prepare_data
+    from desktune.hardware.detect import detect
+    from desktune.hardware.precision import choose_precision
+    from desktune.hardware.probe import matmul_gflops
+    from desktune.models.load import load_model_config, load_tokenizer
+    from desktune.train.autoplan import batch_size
+
+    chat, data = prepare_data(cfg, load_tokenizer(source), load_model_config(source).model_type)
+    if not data.eval:
+        raise DataError("the benchmark scores every recipe on held-out examples and this config holds none out",
+                        "set data.eval to a file or a fraction such as 0.1")
+    work.mkdir(parents=True, exist_ok=True)
+    write = write_examples if cfg.train.objective == "sft" else write_pairs
+    train_file = write(work / "train.jsonl", data.train[: args.examples])
+    eval_file = write(work / "eval.jsonl", data.eval)
+    chat.tokenizer.save_pretrained(work / "tokenizer")  # the chat template desktune trains with, for the recipes
+    facts = detect()
+    peak = matmul_gflops(facts.kind, choose_precision("auto", facts)[0], seconds=2.0)
+    examples = min(args.examples, len(data.train))
+    # one epoch is timed, at the batch a real training of these examples would take (auto: over all its epochs)
+    batch, _ = batch_size(cfg.train, examples)
+    what = "examples" if cfg.train.objective == "sft" else "pairs"
+    print(f"{examples} of {len(data.train)} training {what} at batch {batch}, {len(data.eval)} held out; "
+          f"matmul peak here {peak:.0f} GFLOP/s", flush=True)
+    return train_file, eval_file, data.stats["train_tokens"], batch, peak
+
+
+def _measures(objective: str, config_path, overrides, against, model_path, train_file, eval_file, work) -> dict:
+    """name -> a function that trains one epoch with that recipe and measures it; desktune first: the TRL DPO recipe
+    takes its settings from desktune's resolved config."""
+    from desktune.bench.dpo import settings_of
+    from desktune.bench.measure import measure_desktune, measure_recipe
+    from desktune.runs import RunDir
+
+    def settings():
+        return settings_of(RunDir(work / "desktune").read_config()) if objective == "dpo" else None
+
+    measures = {"desktune": lambda: measure_desktune(config_path, overrides, train_file, eval_file, work / "desktune",
+                                                     objective)}
+    for name in against:
+        measures[name] = lambda name=name: measure_recipe(name, work / "tokenizer", model_path, train_file, eval_file,
+                                                          work / name, settings())
+    return measures
 
 
 def fastest(kept: dict | None, new: dict) -> dict:
@@ -100,9 +150,15 @@ def fastest(kept: dict | None, new: dict) -> dict:
     return faster | {"peak_memory_gb": max(kept["peak_memory_gb"], new["peak_memory_gb"])}
 
 
-def table(results: dict) -> str:
-    lines = [f"{'recipe':<10} {'tok/s':>8} {'peak GB':>8} {'s/epoch':>8} {'held-out':>9} {'MFU':>6}"]
+def table(results: dict, objective: str = "sft") -> str:
+    """The results, one recipe a line (SFT: held-out loss; pairs: held-out reward accuracy and margin), then what
+    each raced recipe is."""
+    pairs = objective != "sft"
+    score = f"{'reward acc':>10} {'margin':>8}" if pairs else f"{'held-out':>9}"
+    lines = [f"{'recipe':<10} {'tok/s':>8} {'peak GB':>8} {'s/epoch':>8} {score} {'MFU':>6}"]
     for name, r in results.items():
+        score = (f"{100 * r['heldout_reward_accuracy']:9.1f}% {r['heldout_reward_margin']:8.4f}" if pairs
+                 else f"{r['heldout_loss']:9.4f}")
         lines.append(f"{name:<10} {r['tokens_per_s']:8.1f} {r['peak_memory_gb']:8.2f} {r['seconds_per_epoch']:8.0f} "
-                     f"{r['heldout_loss']:9.4f} {100 * r['mfu']:5.1f}%")
-    return "\n".join(lines)
+                     f"{score} {100 * r['mfu']:5.1f}%")
+    return "\n".join(lines + [f"{name}: {RACED[objective][name]}" for name in results if name in RACED[objective]])

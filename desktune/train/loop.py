@@ -91,6 +91,7 @@ class Training:
     neutral_rows: list  # neutral text, for the forgetting guard (empty: off)
     state: TrainState = field(default_factory=TrainState)
     report: object = field(default_factory=Silent)  # the Reporter once the run has started
+    reference_seconds: float = 0.0  # dpo: the reference pass before step 1 in this process (bench counts it)
 
     @property
     def main(self) -> bool:
@@ -372,6 +373,8 @@ def _wrap_up(t: Training, samples: int, started: float) -> dict:
                 "planned_seconds_per_step": round(t.plan.seconds_per_step, 2)}
     if cfg.train.objective != "sft":
         summary["eval_rewards"] = _rewards_at(run, state.best_step or state.step)
+    if cfg.train.objective == "dpo":
+        summary["reference_seconds"] = round(t.reference_seconds, 2)
     run.write_json(run.summary, summary)
     write_tuned_card(run)  # after save_pretrained: PEFT's own README.md template is replaced
     t.report.say(summary_text(summary))
@@ -392,8 +395,9 @@ def _reference(t: Training) -> None:
     t.state.reference = {split: answer_logps(t.model, rows_of(t, pairs), len(pairs), t.accelerator.device,
                                              t.accelerator.autocast)
                          for split, pairs in (("train", t.data.train), ("eval", t.data.eval))}
+    t.reference_seconds = time.perf_counter() - started
     t.report.say(f"reference log-probabilities of {len(t.data.train) + len(t.data.eval)} pairs computed once, "
-                 f"in {time.perf_counter() - started:.1f} s")
+                 f"in {t.reference_seconds:.1f} s")
 
 
 def _held_out(t: Training) -> dict:
