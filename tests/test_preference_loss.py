@@ -88,6 +88,25 @@ def test_dpo_loss_and_gradients_match_the_hand_computation(tiny_models, arch, to
     assert rewards["rewards/accuracies"] == (reward_c > reward_r).float().mean().item()
 
 
+def test_dpo_nll_adds_the_chosen_answers_mean_token_loss(tiny_models):
+    model, pairs = setup(tiny_models["llama"], "llama", False)
+    with torch.no_grad(), model.disable_adapter():
+        ref_c, ref_r = hand_sides(model, pairs)
+    pc, pr = hand_sides(model, pairs)
+    chosen_tokens = sum(sum(p.chosen.trained) for p in pairs)
+    expected = -F.logsigmoid(BETA * ((pc - ref_c) - (pr - ref_r))).mean() + 0.2 * -pc.sum() / chosen_tokens
+    expected.backward()
+    hand = lora_grads(model)
+
+    totals = {"pairs": 2, "chosen_tokens": chosen_tokens}
+    loss, sums = pair_loss("dpo", BETA, packed(model, pairs), torch.stack([ref_c, ref_r], 1), totals, nll=0.2)
+    loss.backward()
+    assert loss.item() == pytest.approx(expected.item(), abs=1e-5)
+    ours = lora_grads(model)
+    assert all(torch.allclose(ours[k], hand[k], atol=1e-6, rtol=1e-4) for k in hand)
+    assert means(sums, totals)["nll_loss"] == pytest.approx(-pc.sum().item() / chosen_tokens, abs=1e-4)
+
+
 def test_orpo_loss_and_gradients_match_the_hand_computation(tiny_models):
     model, pairs = setup(tiny_models["llama"], "llama", False)
     pc, pr = hand_sides(model, pairs)

@@ -4,7 +4,8 @@ peft_config=LoraConfig(...))`. With PEFT and ref_model=None TRL's reference is t
 more forward pass in every step (desktune computes the same numbers once, before step 1).
 
 It takes desktune's resolved config (settings_of): the same LoRA (r, alpha, dropout, targets: desktune's all-linear
-is PEFT's "all-linear"; DoRA if on), beta, learning rate, max_length and seed, one epoch. The rest is a typical copied
+is PEFT's "all-linear"; DoRA if on), beta, dpo.nll (TRL's loss_type ["sigmoid", "sft"] weighted [1, nll]), learning
+rate, max_length and seed, one epoch. The rest is a typical copied
 recipe: per-device batch 2 as in TRL's own scripts/dpo.py examples, with gradient accumulation 4 (that script uses 8)
 so that a step holds 8 pairs, desktune's default batch; TRL's defaults otherwise (linear decay, no warmup); gradient
 checkpointing on (DPOConfig's default) and fp32, as the TRL SFT recipe in recipes.py.
@@ -29,8 +30,8 @@ def settings_of(resolved: dict) -> dict:
     lora, targets = resolved["lora"], resolved["lora"]["targets"]
     return {"r": lora["r"], "alpha": lora["alpha"], "dropout": lora["dropout"], "dora": lora["dora"],
             "targets": targets if targets == "all-linear" else [t.strip() for t in targets.split(",") if t.strip()],
-            "beta": resolved["dpo"]["beta"], "lr": resolved["train"]["lr"], "seed": resolved["train"]["seed"],
-            "max_length": resolved["data"]["max_length"]}
+            "beta": resolved["dpo"]["beta"], "nll": resolved["dpo"].get("nll", 0.0), "lr": resolved["train"]["lr"],
+            "seed": resolved["train"]["seed"], "max_length": resolved["data"]["max_length"]}
 
 
 def trl_dpo(model, tokenizer, train_file: str, work: str, settings: dict):
@@ -42,7 +43,7 @@ def trl_dpo(model, tokenizer, train_file: str, work: str, settings: dict):
     args = DPOConfig(output_dir=work, per_device_train_batch_size=2, gradient_accumulation_steps=4,
                      gradient_checkpointing=True, max_length=settings["max_length"], learning_rate=settings["lr"],
                      beta=settings["beta"], num_train_epochs=1, seed=settings["seed"], logging_steps=1,
-                     save_strategy="no", report_to="none", bf16=False)
+                     save_strategy="no", report_to="none", bf16=False, **_loss(settings["nll"]))
     lora = LoraConfig(r=settings["r"], lora_alpha=settings["alpha"], lora_dropout=settings["dropout"],
                       target_modules=settings["targets"], use_dora=settings["dora"], task_type="CAUSAL_LM")
     timer = clock()
@@ -50,6 +51,11 @@ def trl_dpo(model, tokenizer, train_file: str, work: str, settings: dict):
                          processing_class=tokenizer, peft_config=lora, callbacks=[timer])
     trainer.train()
     return trainer, timer
+
+
+def _loss(nll: float) -> dict:
+    """desktune's dpo.nll in TRL's terms: the sigmoid loss plus nll x the chosen answers' token loss (TRL's RPO)."""
+    return {"loss_type": ["sigmoid", "sft"], "loss_weights": [1.0, nll]} if nll else {}
 
 
 def real_tokens(dataset, max_length: int) -> tuple[int, int]:

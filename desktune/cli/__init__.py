@@ -8,7 +8,7 @@ from desktune.errors import DesktuneError
 
 VERBS = {"doctor": "check this machine: device, memory, dtypes that work, disk, a one-step training smoke test",
          "plan": "memory by part, time and a fits / does-not-fit verdict for a config, before training",
-         "bench": "measure a config's real tokens/s, peak memory, held-out loss (or reward accuracy) and MFU here (--against trl)",
+         "bench": "measure a config's real tokens/s, peak memory, held-out loss or rewards, MFU (--against trl)",
          "train": "fine-tune a model (no CONFIG: the bundled persona example)",
          "generate": "answer one prompt with a trained run",
          "data": "data check FILE: format, counts, lengths and trained tokens, before training",

@@ -36,6 +36,9 @@ class LoraConfig:
 class DpoConfig:
     beta: float = opt(0.1, "how far the tuned model may move from the reference: the reward is beta x the change "
                       "in an answer's log-probability (lower lets it move further; TRL's default 0.1)")
+    nll: float = opt(0.2, "weight of the chosen answers' token loss added to DPO's (Llama 3's 0.2; TRL's rpo_alpha): "
+                     "keeps the chosen answers likely, so the model keeps answering instead of saying less and less; "
+                     "0: plain DPO")
 
 
 @dataclass
@@ -61,8 +64,8 @@ class TrainConfig:
                            "256-token rows and gradient checkpointing (a little slower)")
     fsdp: bool = opt(False, "launched as several processes, method=full: shard weights, gradients and optimizer "
                      "state across them (torch FSDP2) instead of a whole copy on each")
-    lr: float = opt(0.0, "peak learning rate (0: auto, 2e-4 for LoRA/QLoRA, 2e-5 for a full fine-tune; dpo/orpo: "
-                    "20x lower, 5e-6 and 1e-6)")
+    lr: float = opt(0.0, "peak learning rate (0: auto: an adapter 1e-4 for short answers up to 2e-4 for long ones, "
+                    "2e-5 for a full fine-tune; orpo the same; dpo 20x lower, 5e-6 and 1e-6)")
     warmup: float = opt(0.05, "fraction of steps spent warming the learning rate up")
     min_lr_ratio: float = opt(0.1, "final learning rate as a fraction of the peak (cosine decay)")
     weight_decay: float = opt(0.0, "AdamW weight decay")

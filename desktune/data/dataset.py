@@ -35,7 +35,7 @@ def load_examples(spec: str, chat: ChatFormat, data_cfg) -> tuple[list[Example],
     rows, read_as = read_rows(spec, data_cfg.text_split, as_text=data_cfg.format == "text")
     formats = Counter(detect(row) for _, row in rows)
     if data_cfg.format == "auto":
-        _refuse_mixed_formats(rows)
+        refuse_mixed_formats(rows)
     examples, problems, truncated, dropped = [], [], 0, 0
     for where, row in rows:
         try:
@@ -74,7 +74,7 @@ def _encode_row(where: str, row, chat: ChatFormat, data_cfg) -> Example:
     return Example(where, sample, chat.encode(sample, where, data_cfg.train_on, tools), tools)
 
 
-def _refuse_mixed_formats(rows: list) -> None:
+def refuse_mixed_formats(rows: list) -> None:
     first_kind = None
     for where, row in rows:
         kind = detect(row)

@@ -9,7 +9,7 @@ answer's tokens count, and the prompt must render to the same tokens on both sid
 from collections import Counter
 from dataclasses import dataclass
 
-from desktune.data.dataset import Dataset, _refuse_mixed_formats, length_histogram, mark_trained, split_data
+from desktune.data.dataset import Dataset, length_histogram, mark_trained, refuse_mixed_formats, split_data
 from desktune.data.formats import detect, validate_messages
 from desktune.data.pack import Row, make_row
 from desktune.data.sources import read_rows
@@ -129,7 +129,7 @@ def load_pairs(spec: str, chat: ChatFormat, data_cfg) -> tuple[list[Pair], dict]
         raise DataError(f"data.format={data_cfg.format}, but dpo and orpo learn from preference pairs",
                         "set data.format=auto (or preference)")
     rows, read_as = read_rows(spec, data_cfg.text_split)
-    _refuse_mixed_formats(rows)
+    refuse_mixed_formats(rows)
     pairs, problems, truncated, dropped = [], [], 0, 0
     for where, row in rows:
         try:

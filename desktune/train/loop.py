@@ -1,7 +1,6 @@
 """The training recipe, in the order things happen: setup -> train -> save. No hooks or callbacks: the steps
 call the reporter themselves."""
 
-import contextlib
 import hashlib
 import math
 import random
@@ -42,7 +41,6 @@ from desktune.train.checkpoint import (
 from desktune.train.distributed import (
     any_process,
     check_launch,
-    even_rows,
     gather_optimizer,
     gather_weights,
     my_share,
@@ -55,7 +53,8 @@ from desktune.train.forward import RowLoss, SequenceLogps, loss_and_count
 from desktune.train.init_from import init_adapter, tokenizer_of
 from desktune.train.objectives import check_objective
 from desktune.train.optim import choose_lr, lr_at, make_optimizer
-from desktune.train.pairs import answer_logps, held_out, pair_step, rows_of
+from desktune.train.pairs import compute_reference, held_out, pair_step
+from desktune.train.sft_step import sft_step
 from desktune.train.safety import (
     ctrl_c_finishes_the_step,
     diverged,
@@ -149,7 +148,11 @@ def _set_up(cfg, run) -> Training:
         token_ids, untrained, untrained_why = [], [], f"as the init_from adapter has them ({init})"
     cfg.train.batch_size, batch_why = batch_size(cfg.train, len(data.train))
     plan = make_plan(cfg, model.config, data.train, facts, precision, accelerator.num_processes)
-    lr_why = choose_lr(cfg, data.stats["trained_tokens"] / max(len(data.train), 1))
+    examples = max(len(data.train), 1)
+    # trained tokens per example; a pair's are its chosen answer's (what ORPO learns as SFT does)
+    trained = sum(sum(e.sequences[0].trained) for e in data.train) if cfg.train.objective != "sft" else \
+        data.stats["trained_tokens"]
+    lr_why = choose_lr(cfg, trained / examples)
     # the planner's decisions replace the auto values, so the resolved config (and eval, resume) use them
     cfg.train.micro_batch_tokens = plan.row_tokens
     cfg.train.gradient_checkpointing = "on" if plan.checkpointing else "off"
@@ -239,7 +242,7 @@ def _start(t: Training) -> None:
                      f"{t.plan.usable / 1e9:.1f} GB this device can give; if it runs out, try: "
                      + "; ".join(t.plan.advice))
     if cfg.train.objective == "dpo" and t.state.reference is None:
-        _reference(t)
+        compute_reference(t)
     if t.eval_rows and not t.state.eval_loss:
         t.state.eval_loss.append([0, _held_out(t)["eval_loss"]])
         t.report.say(f"eval loss before training: {t.state.eval_loss[0][1]:.4f}")
@@ -278,7 +281,7 @@ def _step(t: Training) -> dict:
     extra = {}
     with plain_out_of_memory(cfg):
         if cfg.train.objective == "sft":
-            loss, real_tokens = _sft_rows(t, mine or indices[:1], weight)
+            loss, real_tokens = sft_step(t, mine or indices[:1], weight)
         else:  # dpo, orpo: both answers of each pair, their loss and rewards (train/pairs.py)
             loss, real_tokens, extra = pair_step(t, mine or indices[:1], weight)
     if not math.isfinite(loss):
@@ -294,28 +297,6 @@ def _step(t: Training) -> dict:
     state.loss.append([state.step, loss])
     return {"step": state.step, "epoch": state.epoch, "tokens": state.tokens, "loss": loss, "lr": lr,
             "tokens_per_s": real_tokens / (time.perf_counter() - started), "memory_gb": peak_memory_gb(t.kind), **extra}
-
-
-def _sft_rows(t: Training, indices: list[int], weight: float) -> tuple[float, int]:
-    """Forward and backward over this process's examples of a step; returns the step's mean token loss and its
-    real tokens."""
-    cfg, accelerator, device = t.cfg, t.accelerator, t.accelerator.device
-    batch = [t.data.train[i].encoded for i in indices]
-    rows = pack(batch, cfg.train.micro_batch_tokens, cfg.data.packing, t.tokenizer.pad_token_id or 0)
-    n_trained = sum_over_processes(accelerator, weight * sum(r.n_trained for r in rows), device)
-    real_tokens = int(sum_over_processes(accelerator, weight * sum(r.n_real for r in rows), device))
-    rows, n_rows = even_rows(rows, accelerator) if t.sharded else (rows, len(rows))
-    loss_sum = torch.zeros((), device=device)
-    for i, row in enumerate(rows):
-        last = i == len(rows) - 1  # gradients are exchanged once per step, after the last row
-        counts = weight if i < n_rows else 0.0  # rows that only keep sharded processes in step count 0
-        with contextlib.nullcontext() if last else accelerator.no_sync(t.loss_fn):
-            with accelerator.autocast():
-                row_sum, _ = t.loss_fn(row)
-            # the mean over the whole step's trained tokens, however rows and processes split them
-            accelerator.backward(row_sum * (counts * accelerator.num_processes / n_trained))
-        loss_sum += row_sum.detach() * counts
-    return sum_over_processes(accelerator, loss_sum.item(), device) / n_trained, real_tokens
 
 
 def _evaluate(t: Training, record: dict, looks: list) -> None:
@@ -389,17 +370,6 @@ def _wrap_up(t: Training, samples: int, started: float) -> dict:
     return summary
 
 
-def _reference(t: Training) -> None:
-    """dpo: the reference log-probabilities of every pair, by the model before step 1 (kept in the state)."""
-    started = time.perf_counter()
-    t.state.reference = {split: answer_logps(t.model, rows_of(t, pairs), len(pairs), t.accelerator.device,
-                                             t.accelerator.autocast)
-                         for split, pairs in (("train", t.data.train), ("eval", t.data.eval))}
-    t.reference_seconds = time.perf_counter() - started
-    t.report.say(f"reference log-probabilities of {len(t.data.train) + len(t.data.eval)} pairs computed once, "
-                 f"in {t.reference_seconds:.1f} s")
-
-
 def _held_out(t: Training) -> dict:
     """The held-out loss as eval_loss (pairs: the preference loss, with the eval_ rewards beside it)."""
     if t.cfg.train.objective != "sft":
@@ -447,7 +417,8 @@ def _write_resolved_config(run, resolved: dict, decisions: dict) -> None:
 def _objective_text(cfg, init) -> str:
     start = f"; starts from {init}" if init is not None else ""
     if cfg.train.objective == "dpo":
-        return (f"dpo, beta {cfg.dpo.beta:g}: two sequences per pair; the reference is the model before step 1, "
+        nll = f", plus {cfg.dpo.nll:g} x the chosen answers' token loss" if cfg.dpo.nll else ""
+        return (f"dpo, beta {cfg.dpo.beta:g}{nll}: two sequences per pair; the reference is the model before step 1, "
                 f"its log-probabilities computed once (no second copy){start}")
     if cfg.train.objective == "orpo":
         return f"orpo, beta (lambda) {cfg.orpo.beta:g}: two sequences per pair, no reference{start}"

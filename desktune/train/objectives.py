@@ -44,15 +44,19 @@ def _log1m_exp(x):
     return torch.log(-torch.expm1(x))
 
 
-def pair_loss(objective: str, beta: float, logps: tuple, reference, totals: dict) -> tuple[torch.Tensor, dict]:
+def pair_loss(objective: str, beta: float, logps: tuple, reference, totals: dict,
+              nll: float = 0.0) -> tuple[torch.Tensor, dict]:
     """One row's share of the step's loss, and its pairs' metric sums. logps: per pair, the chosen and rejected
     answers' summed log-probabilities and token counts; reference: [pairs, 2] (dpo); totals: the whole step's pairs
     and chosen tokens, so rows and processes add up to the step's mean (ORPO: mean chosen-token NLL + mean
-    odds-ratio term, as TRL)."""
+    odds-ratio term, as TRL; DPO: mean DPO loss + nll x the mean chosen-token NLL, as TRL's rpo_alpha)."""
     chosen, rejected, n_chosen, n_rejected = logps
     if objective == "dpo":
         losses, reward_c, reward_r = dpo_losses(chosen, rejected, reference[:, 0], reference[:, 1], beta)
         loss, extra = losses.sum() / totals["pairs"], {}
+        if nll:
+            loss = loss + nll * -chosen.sum() / totals["chosen_tokens"]
+            extra = {"nll_loss": -chosen.sum().item()}
     else:
         losses, reward_c, reward_r, ratio = orpo_losses(chosen, n_chosen, rejected, n_rejected, beta)
         nll = -chosen.sum()

@@ -7,6 +7,7 @@ resumed run uses the very same numbers). Per step that saves the forward pass an
 """
 
 import contextlib
+import time
 from collections import Counter
 
 import torch
@@ -64,7 +65,7 @@ def pair_step(t, indices: list[int], weight: float) -> tuple[float, int, dict]:
             with accelerator.autocast():
                 logps = split_sides(*t.loss_fn(row, 2 * len(positions)))
             loss, row_sums = pair_loss(cfg.train.objective, beta(cfg), logps,
-                                       reference[positions] if reference is not None else None, totals)
+                                       reference[positions] if reference is not None else None, totals, cfg.dpo.nll)
             accelerator.backward(loss * (weight * accelerator.num_processes))
         loss_sum += loss.item() * weight
         sums.update({k: v * weight for k, v in row_sums.items()})
@@ -88,8 +89,19 @@ def held_out(t) -> dict:
             logps = split_sides(*sequence_logps(model, row, t.accelerator.device, 2 * len(positions)))
         part, row_sums = pair_loss(t.cfg.train.objective, beta(t.cfg), logps,
                                    reference[positions].to(t.accelerator.device) if reference is not None else None,
-                                   totals)
+                                   totals, t.cfg.dpo.nll)
         loss += part.item()
         sums.update(row_sums)
     model.train(was_training)
     return {"eval_loss": loss, **means(sums, totals, "eval_")}
+
+
+def compute_reference(t) -> None:
+    """dpo: the reference log-probabilities of every pair, by the model before step 1 (kept in the state)."""
+    started = time.perf_counter()
+    t.state.reference = {split: answer_logps(t.model, rows_of(t, pairs), len(pairs), t.accelerator.device,
+                                             t.accelerator.autocast)
+                         for split, pairs in (("train", t.data.train), ("eval", t.data.eval))}
+    t.reference_seconds = time.perf_counter() - started
+    t.report.say(f"reference log-probabilities of {len(t.data.train) + len(t.data.eval)} pairs computed once, "
+                 f"in {t.reference_seconds:.1f} s")
