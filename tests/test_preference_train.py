@@ -71,14 +71,14 @@ def test_rewards_are_logged_and_the_chosen_answer_comes_to_win(dpo_run):
     evals = [r for r in logged if "eval_loss" in r]
     assert [r["step"] for r in evals] == [4, 8, 12, 16]
     assert all({f"eval_{k}" for k in REWARDS} <= r.keys() for r in evals)
-    assert logged[0]["loss"] == pytest.approx(0.6931, abs=1e-3), "step 1: the policy is its own reference"
+    # step 1: the policy is its own reference, so DPO's part is log 2; the default dpo.nll adds 0.2 x the chosen NLL
+    assert logged[0]["loss"] == pytest.approx(0.6931 + 0.2 * logged[0]["nll_loss"], abs=1e-3)
     assert logged[0]["rewards/accuracies"] == 0 and sum(r["rewards/accuracies"] for r in logged[-4:]) / 4 >= 0.75
     assert evals[-1]["eval_rewards/accuracies"] >= 0.75 and evals[-1]["eval_rewards/margins"] > 0
-    assert evals[-1]["eval_loss"] < 0.6931
     summary = json.loads(dpo_run.summary.read_text())
-    assert summary["eval_loss_start"] == pytest.approx(0.6931, abs=1e-4)
+    assert summary["eval_loss_start"] > 0.6931 > evals[-1]["eval_loss"] - 0.2 * evals[-1]["eval_nll_loss"]
     assert summary["eval_rewards"]["rewards/accuracies"] >= 0.75
-    assert "dpo, beta 0.1" in dpo_run.decisions()["objective"]
+    assert "dpo, beta 0.1, plus 0.2 x the chosen answers' token loss" in dpo_run.decisions()["objective"]
 
 
 def test_report_tensorboard_and_ui_show_the_rewards(dpo_run):
@@ -106,12 +106,19 @@ def test_the_reference_is_the_model_with_the_adapter_off(dpo_run):
     assert not torch.allclose(pair_logps(model, data.train), off, atol=1e-2), "the tuned model moved away from it"
 
 
+def held_out_dpo_loss(policy: torch.Tensor, reference: torch.Tensor, pairs: list) -> float:
+    """The held-out loss as defined with the defaults: mean DPO loss (beta 0.1) + 0.2 x the chosen answers' mean
+    token NLL (dpo.nll)."""
+    from desktune.train.objectives import dpo_losses
+
+    dpo = dpo_losses(policy[:, 0], policy[:, 1], reference[:, 0], reference[:, 1], 0.1)[0].mean()
+    return (dpo + 0.2 * -policy[:, 0].sum() / sum(sum(p.chosen.trained) for p in pairs)).item()
+
+
 def test_the_adapter_alone_loaded_with_plain_peft_is_the_tuned_model(dpo_run, tiny_models):
     """Its held-out DPO loss, computed from plain PEFT and the base, is the one training logged for it."""
     from peft import PeftModel
     from transformers import AutoModelForCausalLM
-
-    from desktune.train.objectives import dpo_losses
 
     _, data = held_out_pairs(dpo_run)
     plain = PeftModel.from_pretrained(AutoModelForCausalLM.from_pretrained(tiny_models["llama"]),
@@ -119,15 +126,13 @@ def test_the_adapter_alone_loaded_with_plain_peft_is_the_tuned_model(dpo_run, ti
     policy = pair_logps(plain, data.eval)
     with plain.disable_adapter():
         reference = pair_logps(plain, data.eval)
-    loss = dpo_losses(policy[:, 0], policy[:, 1], reference[:, 0], reference[:, 1], 0.1)[0].mean()
-    assert loss.item() == pytest.approx(json.loads(dpo_run.summary.read_text())["best_eval_loss"], abs=1e-4)
+    loss = held_out_dpo_loss(policy, reference, data.eval)
+    assert loss == pytest.approx(json.loads(dpo_run.summary.read_text())["best_eval_loss"], abs=1e-4)
 
 
 def test_sft_then_dpo_continues_the_sft_adapter_against_its_outputs(tiny_models, data, tmp_path):
     from peft import PeftModel
     from transformers import AutoModelForCausalLM
-
-    from desktune.train.objectives import dpo_losses
 
     sft_data = write_jsonl(tmp_path / "sft.jsonl", example_rows(40))
     sft = tmp_path / "sft"
@@ -145,8 +150,8 @@ def test_sft_then_dpo_continues_the_sft_adapter_against_its_outputs(tiny_models,
     sft_logps = pair_logps(plain(sft / "adapter"), pairs.eval)
     assert torch.allclose(saved["eval"], sft_logps, atol=1e-4), "the reference is the SFT adapter's outputs"
     policy = pair_logps(plain(dpo.adapter), pairs.eval)
-    loss = dpo_losses(policy[:, 0], policy[:, 1], sft_logps[:, 0], sft_logps[:, 1], 0.1)[0].mean()
-    assert loss.item() == pytest.approx(json.loads(dpo.summary.read_text())["best_eval_loss"], abs=1e-4)
+    loss = held_out_dpo_loss(policy, sft_logps, pairs.eval)
+    assert loss == pytest.approx(json.loads(dpo.summary.read_text())["best_eval_loss"], abs=1e-4)
 
 
 def test_orpo_learns_the_chosen_answer_without_a_reference(tiny_models, data, tmp_path):
