@@ -186,6 +186,7 @@ def test_sigkill_then_resume_ends_at_the_same_adapter(tiny_models, data, dpo_run
     ("init_from=RUNS/nowhere", "init_from: RUNS/nowhere not found"),
     ("init_from=RUNS", "holds no adapter"),
     ("dpo.beta=0", "dpo.beta=0 must be above 0"),
+    ("dpo.nll=-1", "dpo.nll=-1 must be 0 or above"),
 ])
 def test_bad_preference_settings_are_one_error(tiny_models, data, tmp_path, capsys, setting, message):
     setting, message = setting.replace("RUNS", str(tmp_path)), message.replace("RUNS", str(tmp_path))

@@ -17,6 +17,9 @@ def check_objective(cfg) -> None:
     if not beta > 0:
         raise ConfigError(f"{cfg.train.objective}.beta={beta:g} must be above 0",
                           f"use the default, {cfg.train.objective}.beta=0.1")
+    if cfg.train.objective == "dpo" and cfg.dpo.nll < 0:
+        raise ConfigError(f"dpo.nll={cfg.dpo.nll:g} must be 0 or above",
+                          "use the default, dpo.nll=0.2, or 0 for plain DPO")
     if cfg.train.fsdp:
         raise ConfigError(f"train.fsdp does not run train.objective={cfg.train.objective} yet",
                           "drop train.fsdp (several processes then each hold the whole model), or use method=lora")
