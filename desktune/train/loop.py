@@ -148,11 +148,10 @@ def _set_up(cfg, run) -> Training:
         token_ids, untrained, untrained_why = [], [], f"as the init_from adapter has them ({init})"
     cfg.train.batch_size, batch_why = batch_size(cfg.train, len(data.train))
     plan = make_plan(cfg, model.config, data.train, facts, precision, accelerator.num_processes)
-    examples = max(len(data.train), 1)
     # trained tokens per example; a pair's are its chosen answer's (what ORPO learns as SFT does)
-    trained = sum(sum(e.sequences[0].trained) for e in data.train) if cfg.train.objective != "sft" else \
-        data.stats["trained_tokens"]
-    lr_why = choose_lr(cfg, trained / examples)
+    pairs = data.stats.get("pairs")
+    lr_why = choose_lr(cfg, pairs["chosen_tokens"]["mean"] if pairs else
+                       data.stats["trained_tokens"] / max(len(data.train), 1))
     # the planner's decisions replace the auto values, so the resolved config (and eval, resume) use them
     cfg.train.micro_batch_tokens = plan.row_tokens
     cfg.train.gradient_checkpointing = "on" if plan.checkpointing else "off"
