@@ -65,7 +65,7 @@ class TrainConfig:
     fsdp: bool = opt(False, "launched as several processes, method=full: shard weights, gradients and optimizer "
                      "state across them (torch FSDP2) instead of a whole copy on each")
     lr: float = opt(0.0, "peak learning rate (0: auto: an adapter 1e-4 for short answers up to 2e-4 for long ones, "
-                    "2e-5 for a full fine-tune; orpo the same; dpo 20x lower, 5e-6 and 1e-6)")
+                    "2e-5 for a full fine-tune; orpo the same; dpo lower, 2e-5 and 1e-6)")
     warmup: float = opt(0.05, "fraction of steps spent warming the learning rate up")
     min_lr_ratio: float = opt(0.1, "final learning rate as a fraction of the peak (cosine decay)")
     weight_decay: float = opt(0.0, "AdamW weight decay")
