@@ -111,7 +111,7 @@ def _shrink_rows(shape: Shape, job: Job, kind: str, usable: float, longest: int,
 
 
 def _seconds_per_step(shape: Shape, job: Job, kind: str, gflops: float, tokens_per_step: float) -> float:
-    flops = flops_per_token(shape, job, recompute_counts=kind == "cuda") * tokens_per_step
+    flops = flops_per_token(shape, job) * tokens_per_step
     compute = flops / (gflops * 1e9 * EFFICIENCY.get((kind, job.precision), 0.3))
     rows = -(-tokens_per_step // job.row_tokens)
     fixed = rows * shape.layers * (3 if job.checkpointing else 2) * LAYER_PASS_SECONDS.get(kind, 0.0)
