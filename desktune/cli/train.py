@@ -31,12 +31,15 @@ def run(argv: list[str]) -> int:
         raise RunError(f"nothing to resume: {run_dir.path} does not exist", "drop --resume to start a new run")
 
     from desktune.report.summary import write_report
-    from desktune.train.distributed import is_main_process
+    from desktune.train.distributed import is_main_process, leave_process_group
     from desktune.train.loop import train  # torch and transformers load only when training starts
 
     # a failure marks the run folder itself (failed.json, running.pid gone): train() does, whoever calls it
-    train(cfg, run_dir, samples=args.samples, resume=args.resume, overwrite=args.overwrite,
-          allow_changes=args.allow_changes)
+    try:
+        train(cfg, run_dir, samples=args.samples, resume=args.resume, overwrite=args.overwrite,
+              allow_changes=args.allow_changes)
+    finally:
+        leave_process_group()
     if not is_main_process():  # of several processes, only the main one writes the run folder
         return 0
     write_report(run_dir)

@@ -15,6 +15,16 @@ def is_main_process() -> bool:
     return int(os.environ.get("RANK", "0")) == 0
 
 
+def leave_process_group() -> None:
+    """At the end of a launched process. One that exits with its process group open can abort on the way out
+    (gloo's threads: "terminate called without an active exception", SIGABRT) and fail the whole launch after
+    training finished (seen once in CI, tests/test_distributed.py)."""
+    import torch.distributed as dist
+
+    if dist.is_available() and dist.is_initialized():
+        dist.destroy_process_group()
+
+
 def launch_problem(local_processes: int, cuda_devices: int) -> str | None:
     """Why this launch cannot work, or None. NCCL (the backend whenever CUDA is visible) refuses two processes on
     one GPU ("Duplicate GPU detected") only after every process has loaded the model."""
