@@ -8,6 +8,7 @@ from transformers import LlamaConfig
 
 from desktune.cli import main
 from desktune.plan.estimate import GB, Job, Shape, memory
+from desktune.plan import fit as fit_module
 from desktune.plan.fit import fit
 
 LLAMA_8B = Shape.from_config(LlamaConfig(vocab_size=128256, hidden_size=4096, intermediate_size=14336,
@@ -143,3 +144,18 @@ def test_plan_for_one_of_n_sharded_processes(tiny_models, tmp_path, capsys):
         plans.append(json.loads(capsys.readouterr().out)["memory_gb"])
     assert plans[1]["optimizer"] < plans[0]["optimizer"] / 3.5
     assert main(["plan", *base, "--processes", "0"]) == 2
+
+
+def test_long_rows_on_cpu_pay_for_their_attention_matrix(monkeypatch):
+    tiny = Shape.from_config(LlamaConfig(vocab_size=1000, hidden_size=64, intermediate_size=128, num_hidden_layers=2,
+                                         num_attention_heads=4, num_key_value_heads=2))
+
+    def longer_rows_cost() -> float:  # 4096 tokens a step in 2 rows of 2048 rather than 8 of 512
+        def step(row_tokens):
+            return fit(tiny, Job("lora", "bf16", 0, 0.6), "cpu", 10 * GB, 1000, 100, 4096, 10,
+                       row_tokens=row_tokens).seconds_per_step
+        return step(2048) - step(512)
+    with_matrix = longer_rows_cost()
+    monkeypatch.setitem(fit_module.MATRIX_ELEMENT_SECONDS, "cpu", 0.0)
+    # (2 x 2048^2 - 8 x 512^2) elements x 2 layers x 4 heads x 3 passes x 0.52 ns: softmax and mask, not matmuls
+    assert abs(with_matrix - longer_rows_cost() - 0.0785) < 0.001

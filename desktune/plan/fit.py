@@ -28,6 +28,10 @@ STEP_OVERHEAD = 0.05  # seconds of Python, packing and bookkeeping per step (wha
 # the row: kernel launches and the Python of PEFT and bitsandbytes. Fitted with EFFICIENCY to the H100 table in
 # benchmarks/README.md (gpu.py; 4B/12B shapes, rows of 512 and 4096 tokens).
 LAYER_PASS_SECONDS = {"cuda": 0.006}
+# CPU: seconds per element of the [heads, T, T] attention matrix and pass (forward, backward twice, recomputation):
+# its mask, softmax and their gradients are memory-bound and not in the matmul flops. Fitted on the tiny model's
+# 2048-token rows, where they are most of a step (benchmarks/plan_accuracy.py, bf16, 2026-12-05).
+MATRIX_ELEMENT_SECONDS = {"cpu": 0.52e-9}
 MATRIX_ATTENTION_ROW = 512  # CPU/MPS: attention stores [heads, T, T]; longer rows cost more than they save
 LOW_MEMORY_ROW = 256  # train.low_memory: activations grow with the row
 
@@ -115,7 +119,9 @@ def _seconds_per_step(shape: Shape, job: Job, kind: str, gflops: float, tokens_p
     compute = flops / (gflops * 1e9 * EFFICIENCY.get((kind, job.precision), 0.3))
     rows = -(-tokens_per_step // job.row_tokens)
     fixed = rows * shape.layers * (3 if job.checkpointing else 2) * LAYER_PASS_SECONDS.get(kind, 0.0)
-    return STEP_OVERHEAD + compute + fixed + trainable_params(shape, job) * 28 / OPTIMIZER_BANDWIDTH.get(kind, 100e9)
+    matrix = job.attention_matrix * rows * shape.layers * shape.heads * job.row_tokens ** 2 * \
+        (4 if job.checkpointing else 3) * MATRIX_ELEMENT_SECONDS.get(kind, 0.0)
+    return STEP_OVERHEAD + compute + fixed + matrix + trainable_params(shape, job) * 28 / OPTIMIZER_BANDWIDTH.get(kind, 100e9)
 
 
 def forward_seconds(shape: Shape, job: Job, kind: str, gflops: float | None, tokens: float) -> float:
