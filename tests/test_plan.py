@@ -7,8 +7,8 @@ from conftest import example_rows, write_jsonl
 from transformers import LlamaConfig
 
 from desktune.cli import main
-from desktune.plan.estimate import GB, Job, Shape, memory
 from desktune.plan import fit as fit_module
+from desktune.plan.estimate import GB, Job, Shape, memory
 from desktune.plan.fit import fit
 
 LLAMA_8B = Shape.from_config(LlamaConfig(vocab_size=128256, hidden_size=4096, intermediate_size=14336,

@@ -121,7 +121,8 @@ def _seconds_per_step(shape: Shape, job: Job, kind: str, gflops: float, tokens_p
     fixed = rows * shape.layers * (3 if job.checkpointing else 2) * LAYER_PASS_SECONDS.get(kind, 0.0)
     matrix = job.attention_matrix * rows * shape.layers * shape.heads * job.row_tokens ** 2 * \
         (4 if job.checkpointing else 3) * MATRIX_ELEMENT_SECONDS.get(kind, 0.0)
-    return STEP_OVERHEAD + compute + fixed + matrix + trainable_params(shape, job) * 28 / OPTIMIZER_BANDWIDTH.get(kind, 100e9)
+    optimizer = trainable_params(shape, job) * 28 / OPTIMIZER_BANDWIDTH.get(kind, 100e9)
+    return STEP_OVERHEAD + compute + fixed + matrix + optimizer
 
 
 def forward_seconds(shape: Shape, job: Job, kind: str, gflops: float | None, tokens: float) -> float:
