@@ -159,3 +159,14 @@ def test_long_rows_on_cpu_pay_for_their_attention_matrix(monkeypatch):
     monkeypatch.setitem(fit_module.MATRIX_ELEMENT_SECONDS, "cpu", 0.0)
     # (2 x 2048^2 - 8 x 512^2) elements x 2 layers x 4 heads x 3 passes x 0.52 ns: softmax and mask, not matmuls
     assert abs(with_matrix - longer_rows_cost() - 0.0785) < 0.001
+
+
+def test_only_mps_keeps_the_attention_matrix_for_backward():
+    """CPU's flash kernel saves q, k, v, the output and the mask; MPS's attention keeps the probabilities."""
+    tiny = Shape.from_config(LlamaConfig(vocab_size=1000, hidden_size=64, intermediate_size=128, num_hidden_layers=2,
+                                         num_attention_heads=4, num_key_value_heads=2))
+
+    def activations(kind: str) -> float:
+        plan = fit(tiny, Job("lora", "fp32", 0, 0.6), kind, 10 * GB, 1000, 100, 4096, 10, row_tokens=2048)
+        return plan.parts["activations"]
+    assert activations("mps") - activations("cpu") == 2 * 4 * 2048**2 * 4  # layers x heads x T^2 x fp32

@@ -14,11 +14,12 @@ from desktune.plan.estimate import (
     trainable_params,
 )
 
-# Share of the probed matmul peak a training step reaches. CPU figures were fitted to real runs on a 2-core
-# AMD EPYC (benchmarks/plan_accuracy.py; bf16 refitted 2026-11-28 once the loss stopped recomputing a frozen head):
-# bf16 matmuls are fast there but casts, norms and attention are not.
-# CUDA bf16 was fitted on an H100 (see LAYER_PASS_SECONDS); MPS and CUDA fp32 are guesses.
-EFFICIENCY = {("cpu", "fp32"): 0.55, ("cpu", "bf16"): 0.39, ("mps", "fp32"): 0.4, ("cuda", "bf16"): 0.2,
+# Share of the probed matmul peak a training step reaches. CPU figures were fitted to real runs on 2-core AMD
+# EPYCs (benchmarks/plan_accuracy.py; bf16 refitted 2026-11-28 once the loss stopped recomputing a frozen head;
+# fp32 on 2026-12-05 to both kinds: 0.53 fitted one with AVX-512, 0.36-0.50 one without): bf16 matmuls are fast
+# there but casts, norms and attention are not. CUDA bf16 was fitted on an H100 (see LAYER_PASS_SECONDS); MPS and
+# CUDA fp32 are guesses.
+EFFICIENCY = {("cpu", "fp32"): 0.45, ("cpu", "bf16"): 0.39, ("mps", "fp32"): 0.4, ("cuda", "bf16"): 0.2,
               ("cuda", "fp16"): 0.2, ("cuda", "fp32"): 0.5}
 # AdamW reads and writes weights, gradients and two moments, and clipping, zeroing and dense embedding gradients
 # pass over them too: memory-bound (bytes/s, same provenance; CPU with the fused AdamW).
@@ -29,10 +30,11 @@ STEP_OVERHEAD = 0.05  # seconds of Python, packing and bookkeeping per step (wha
 # benchmarks/README.md (gpu.py; 4B/12B shapes, rows of 512 and 4096 tokens).
 LAYER_PASS_SECONDS = {"cuda": 0.006}
 # CPU: seconds per element of the [heads, T, T] attention matrix and pass (forward, backward twice, recomputation):
-# its mask, softmax and their gradients are memory-bound and not in the matmul flops. Fitted on the tiny model's
-# 2048-token rows, where they are most of a step (benchmarks/plan_accuracy.py, bf16, 2026-12-05).
+# the flash kernel builds it block by block, and its mask, exponentials and their gradients are not in the matmul
+# flops. Fitted on the tiny model's 2048-token rows, where they are most of a step (benchmarks/plan_accuracy.py,
+# bf16, 2026-12-05; fp32 the same day: -4% on them).
 MATRIX_ELEMENT_SECONDS = {"cpu": 0.52e-9}
-MATRIX_ATTENTION_ROW = 512  # CPU/MPS: attention stores [heads, T, T]; longer rows cost more than they save
+MATRIX_ATTENTION_ROW = 512  # CPU/MPS: attention visits [heads, T, T]; longer rows cost more than they save
 LOW_MEMORY_ROW = 256  # train.low_memory: activations grow with the row
 
 
@@ -83,7 +85,7 @@ def fit(shape: Shape, job: Job, kind: str, usable: float, gflops: float | None, 
     largest_step: tokens of the run's biggest step (default tokens_per_step), which makes the biggest row.
     low_memory: auto values take the smallest footprint instead of the fastest that fits.
     gflops None: the device's speed is unknown, and so is the time (seconds_per_step 0)."""
-    job.attention_matrix = kind != "cuda"
+    job.attention_matrix, job.matrix_kept = kind != "cuda", kind == "mps"
     chosen, row_why = _row_tokens(row_tokens, longest, job.attention_matrix, low_memory)
     biggest = max(largest_step, tokens_per_step)
     job.row_tokens = min(chosen, padded_length(int(biggest)))  # a step may not fill a whole row
@@ -144,8 +146,8 @@ def _row_tokens(requested: int, longest: int, attention_matrix: bool, low_memory
         return max(LOW_MEMORY_ROW, need), "train.low_memory: short rows keep activations small (at least the longest example)"
     if attention_matrix:
         target = max(MATRIX_ATTENTION_ROW, need)
-        return target, ("this device's attention keeps a tokens x tokens matrix per head, so short rows are "
-                        "faster and smaller (at least the longest example)")
+        return target, ("this device's attention passes over a tokens x tokens matrix per head, so short rows are "
+                        "faster (at least the longest example)")
     target = max(4096, need)
     return target, "memory-efficient attention on CUDA; long rows keep the GPU busy"
 
