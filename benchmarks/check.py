@@ -3,9 +3,9 @@ README promises. Run it whenever training, data or the planner changes, and put 
 
     .venv/bin/python benchmarks/check.py [speed] [plan] [quality] [--reuse]
 
-No part named: all three. --reuse scores the results the last run left (runs/persona, runs/own-SET,
-runs/check/) instead of training again. Takes about an hour on a 2-core CPU, quality most of it (64 min alone,
-bf16, 2026-12-05).
+No part named: all three. The speed part races the TRL SFT recipe: `.venv/bin/pip install -e '.[bench]'` first.
+--reuse scores the results the last run left (runs/persona, runs/own-SET, runs/check/) instead of training again.
+Takes about an hour on a 2-core CPU, quality most of it (64 min alone, bf16, 2026-12-05).
 Say which CPU it ran on: desktune trains in bf16 where the CPU has bf16 matmul, in fp32 elsewhere.
 """
 

@@ -122,7 +122,7 @@ def step_seconds(run) -> float:
 def measure_recipe(name: str, tokenizer_dir: Path, model_ref: str, train_file: Path, eval_file: Path,
                    work: Path, dpo: dict | None = None) -> dict:
     """One of desktune.bench.recipes, or given dpo (its settings) the TRL DPO recipe of desktune.bench.dpo; the TRL
-    ones need `pip install trl`."""
+    ones need `pip install 'desktune[bench]'`."""
     paths = [str(tokenizer_dir), model_ref, str(train_file), str(eval_file), str(work)]
     if dpo is None:
         command = [sys.executable, "-m", "desktune.bench.recipes", name, *paths]
@@ -144,6 +144,8 @@ def _run(command: list[str], name: str) -> str:
         lines = done.stderr.strip().splitlines() or [f"exit {done.returncode}"]
         said = [line for line in lines if line.startswith("error: ")]  # desktune's own one-line error
         reason = said[0].removeprefix("error: ") if said else lines[-1]
-        hint = "pip install trl for the TRL recipe" if "trl" in reason else "run that recipe alone to see all of it"
+        missing = "No module named" in reason and any(m in reason for m in ("'trl", "'datasets"))
+        hint = ("pip install 'desktune[bench]' (trl and datasets) for the TRL recipes" if missing
+                else "run that recipe alone to see all of it")
         raise DesktuneError(f"the {name} recipe failed: {reason}", hint)
     return done.stdout

@@ -7,7 +7,7 @@ hf-full: the HF Trainer full fine-tune: every example padded to 512, gradient ch
 Each trains one epoch over a jsonl of {"messages": [...]} rows (shuffled as those scripts do) and reports the real
 (non-padding) tokens it saw, the seconds its training loop took, its peak RSS and its held-out loss.
 Run as `python -m desktune.bench.recipes NAME TOKENIZER_DIR MODEL TRAIN EVAL WORK` (one process per recipe, so the
-peak memory is its own); needs `pip install trl` for the TRL recipe.
+peak memory is its own); needs `pip install 'desktune[bench]'` for the TRL recipe.
 """
 
 import json
