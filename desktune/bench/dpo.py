@@ -16,7 +16,8 @@ Real tokens: every pair's prompt + chosen and prompt + rejected tokens, each cut
 trainers read the prompt once per answer): what desktune's tokens_seen counts and TRL logs as num_tokens.
 Time: from the first step to the end of training (recipes.clock). Peak memory: this process's. Judge:
 measure.heldout_rewards, as for desktune's side.
-Run as `python -m desktune.bench.dpo TOKENIZER_DIR MODEL TRAIN EVAL WORK SETTINGS_JSON`; needs `pip install 'desktune[bench]'`.
+Run as `python -m desktune.bench.dpo TOKENIZER_DIR MODEL TRAIN EVAL WORK SETTINGS_JSON`; needs
+`pip install 'desktune[bench]'`.
 """
 
 import json

@@ -29,7 +29,8 @@ def run(argv: list[str]) -> int:
     parser.add_argument("--examples", type=int, default=64, help="training examples (dpo, orpo: pairs) each recipe "
                         "trains on once")
     parser.add_argument("--against", default="", help="comma list of recipes to race: trl (TRL's trainer for the "
-                        "objective: the TRL SFT recipe, or for dpo the TRL DPO recipe; needs `pip install 'desktune[bench]'`), "
+                        "objective: the TRL SFT recipe, or for dpo the TRL DPO recipe; needs "
+                        "`pip install 'desktune[bench]'`), "
                         "hf-full (sft only: HF Trainer full fine-tune, padded to 512)")
     parser.add_argument("--repeat", type=int, default=1, help="time each recipe N times, in turns, and keep its "
                         "fastest run (the least disturbed by whatever else the machine runs); peak memory: the highest")
