@@ -146,8 +146,8 @@ def _row_tokens(requested: int, longest: int, attention_matrix: bool, low_memory
         return max(LOW_MEMORY_ROW, need), "train.low_memory: short rows keep activations small (at least the longest example)"
     if attention_matrix:
         target = max(MATRIX_ATTENTION_ROW, need)
-        return target, ("this device's attention passes over a tokens x tokens matrix per head, so short rows are "
-                        "faster (at least the longest example)")
+        return target, ("this device's attention passes over a tokens x tokens matrix per head, so short rows "
+                        "are faster (at least the longest example)")
     target = max(4096, need)
     return target, "memory-efficient attention on CUDA; long rows keep the GPU busy"
 
