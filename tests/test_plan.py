@@ -146,13 +146,15 @@ def test_plan_for_one_of_n_sharded_processes(tiny_models, tmp_path, capsys):
     assert main(["plan", *base, "--processes", "0"]) == 2
 
 
+TINY = Shape.from_config(LlamaConfig(vocab_size=1000, hidden_size=64, intermediate_size=128, num_hidden_layers=2,
+                                    num_attention_heads=4, num_key_value_heads=2))
+
+
 def test_long_rows_on_cpu_pay_for_their_attention_matrix(monkeypatch):
-    tiny = Shape.from_config(LlamaConfig(vocab_size=1000, hidden_size=64, intermediate_size=128, num_hidden_layers=2,
-                                         num_attention_heads=4, num_key_value_heads=2))
 
     def longer_rows_cost() -> float:  # 4096 tokens a step in 2 rows of 2048 rather than 8 of 512
         def step(row_tokens):
-            return fit(tiny, Job("lora", "bf16", 0, 0.6), "cpu", 10 * GB, 1000, 100, 4096, 10,
+            return fit(TINY, Job("lora", "bf16", 0, 0.6), "cpu", 10 * GB, 1000, 100, 4096, 10,
                        row_tokens=row_tokens).seconds_per_step
         return step(2048) - step(512)
     with_matrix = longer_rows_cost()
@@ -163,10 +165,8 @@ def test_long_rows_on_cpu_pay_for_their_attention_matrix(monkeypatch):
 
 def test_only_mps_keeps_the_attention_matrix_for_backward():
     """CPU's flash kernel saves q, k, v, the output and the mask; MPS's attention keeps the probabilities."""
-    tiny = Shape.from_config(LlamaConfig(vocab_size=1000, hidden_size=64, intermediate_size=128, num_hidden_layers=2,
-                                         num_attention_heads=4, num_key_value_heads=2))
 
     def activations(kind: str) -> float:
-        plan = fit(tiny, Job("lora", "fp32", 0, 0.6), kind, 10 * GB, 1000, 100, 4096, 10, row_tokens=2048)
+        plan = fit(TINY, Job("lora", "fp32", 0, 0.6), kind, 10 * GB, 1000, 100, 4096, 10, row_tokens=2048)
         return plan.parts["activations"]
     assert activations("mps") - activations("cpu") == 2 * 4 * 2048**2 * 4  # layers x heads x T^2 x fp32
