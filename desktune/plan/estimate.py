@@ -35,6 +35,7 @@ class Shape:
     head_dim: int
     vocab: int
     tied: bool
+    softcap: bool = False  # logits soft-capped (Gemma 2): the loss takes autograd's way
 
     @classmethod
     def from_config(cls, config) -> "Shape":
@@ -45,7 +46,8 @@ class Shape:
         per_layer = attn + 3 * h * i + 4 * h
         tied = getattr(config, "tie_word_embeddings", False)
         params = n * per_layer + v * h * (1 if tied else 2) + h
-        return cls(params, n, h, i, config.num_attention_heads, kv, head_dim, v, tied)
+        softcap = bool(getattr(config, "final_logit_softcapping", None))
+        return cls(params, n, h, i, config.num_attention_heads, kv, head_dim, v, tied, softcap)
 
     @property
     def embedding_params(self) -> int:
@@ -106,7 +108,7 @@ def memory(shape: Shape, job: Job, kind: str) -> dict[str, float]:
         "gradients": trainable * 4,
         "optimizer": trainable * 8,  # AdamW: two fp32 moments
         "activations": _activations(shape, job, act),
-        "logits/loss": _loss_bytes(shape, job, act),
+        "logits/loss": _loss_bytes(shape, job, act, kind),
         "runtime": GPU_RUNTIME if kind == "cuda" else cpu_runtime(shape),
     }
     if kind != "cuda" and job.checkpointing and platform.system() != "Linux":  # measured on the built-in (bf16,
@@ -132,10 +134,13 @@ def memory(shape: Shape, job: Job, kind: str) -> dict[str, float]:
     return parts
 
 
-def _loss_bytes(shape: Shape, job: Job, act: int) -> float:
-    """One loss chunk: fp32 logits, their gradient and the low-precision product, plus (QLoRA) the bf16 copy
-    autocast makes of the frozen fp32 head for every chunk (a frozen weight's cast is not cached)."""
+def _loss_bytes(shape: Shape, job: Job, act: int, kind: str) -> float:
+    """One loss chunk. On CPU through a frozen head (train/vocab_loss.py): one fp32 buffer of logits, turned into
+    their gradient in place. Elsewhere: fp32 logits, their gradient and the low-precision product, plus (QLoRA) the
+    bf16 copy autocast makes of the frozen fp32 head for every chunk (a frozen weight's cast is not cached)."""
     rows = min(loss_chunk_rows(shape.vocab, job.method == "full"), job.row_tokens * job.trained_fraction)
+    if kind == "cpu" and job.method != "full" and not shape.softcap:
+        return -(-rows // 8) * 8 * shape.vocab * 4
     head_cast = shape.embedding_params * 2 if job.method == "qlora" else 0
     return rows * shape.vocab * (4 + 4 + act) + head_cast
 

@@ -1,8 +1,9 @@
 """One packed row through the model: attention kept inside examples, loss only at trained positions.
 
-The vocabulary projection is applied only to positions that train, in chunks of at most 32M logits, each
-chunk recomputed in backward instead of kept: Gemma's 262k vocabulary would otherwise hold gigabytes of fp32
-logits and their gradients.
+The vocabulary projection is applied only to positions that train, in chunks of at most 32M logits, never kept for
+backward: Gemma's 262k vocabulary would otherwise hold gigabytes of fp32 logits and their gradients. A frozen
+projection's chunk takes its gradients in the forward pass, in one buffer (train/vocab_loss.py); one that trains
+is recomputed in backward.
 """
 
 import torch
@@ -11,6 +12,7 @@ from torch.utils.checkpoint import checkpoint
 
 from desktune.data.pack import IGNORE, Row
 from desktune.plan.estimate import loss_chunk_rows
+from desktune.train.vocab_loss import cross_entropy, frozen_projection
 
 
 def causal_lm(model):
@@ -83,11 +85,18 @@ def _logits(hidden, head, softcap):
 
 
 def _chunk_loss(hidden, targets, head, softcap):
-    return F.cross_entropy(_logits(hidden, head, softcap), targets, reduction="sum")
+    return _token_losses(hidden, targets, head, softcap).sum()
 
 
 def _chunk_logps(hidden, targets, head, softcap):
-    return -F.cross_entropy(_logits(hidden, head, softcap), targets, reduction="none")
+    return -_token_losses(hidden, targets, head, softcap)
+
+
+def _token_losses(hidden, targets, head, softcap):
+    projection = None if torch.is_grad_enabled() else frozen_projection(head, softcap)
+    if projection is not None:  # no gradients wanted: one buffer of logits, not autograd's several
+        return cross_entropy(projection, hidden, targets, gradients=False)[0]
+    return F.cross_entropy(_logits(hidden, head, softcap), targets, reduction="none")
 
 
 def sequence_logps(model, row: Row, device, n_docs: int) -> tuple[torch.Tensor, torch.Tensor]:
@@ -121,6 +130,10 @@ class _GradientsAhead(torch.autograd.Function):
 
     @staticmethod
     def forward(ctx, hidden, targets, head, softcap, *learning):
+        projection = frozen_projection(head, softcap)
+        if projection is not None and len(projection.learning) == len(learning):
+            losses, ctx.grads = cross_entropy(projection, hidden, targets, gradients=True)
+            return losses.sum()
         with torch.enable_grad():
             h = hidden.detach().requires_grad_()
             loss = _chunk_loss(h, targets, head, softcap)
@@ -140,6 +153,11 @@ class _LogpsAhead(torch.autograd.Function):
 
     @staticmethod
     def forward(ctx, hidden, targets, head, softcap):
+        projection = frozen_projection(head, softcap)
+        if projection is not None and not projection.learning:
+            losses, (grad,) = cross_entropy(projection, hidden, targets, gradients=True)
+            ctx.grad = -grad
+            return -losses
         with torch.enable_grad():
             h = hidden.detach().requires_grad_()
             logps = _chunk_logps(h, targets, head, softcap)
