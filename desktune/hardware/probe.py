@@ -5,8 +5,10 @@ from functools import lru_cache
 
 
 @lru_cache
-def matmul_gflops(device: str, dtype_name: str, size: int = 1024, seconds: float = 0.4) -> float:
-    """Sustained matmul throughput (GFLOP/s) of square size x size matrices (measured once per process)."""
+def matmul_gflops(device: str, dtype_name: str, size: int = 1024, seconds: float = 1.2) -> float:
+    """Sustained matmul throughput (GFLOP/s) of square size x size matrices (measured once per process). Over
+    0.4 s a shared 2-core VM gave 90-166 GFLOP/s from one call to the next (a time plan off by up to 1.8x); over
+    1.2 s, 160-168 (2026-12-05)."""
     import torch
 
     dtype = _torch_dtype(dtype_name)
