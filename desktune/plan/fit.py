@@ -16,10 +16,10 @@ from desktune.plan.estimate import (
 
 # Share of the probed matmul peak a training step reaches. CPU figures were fitted to real runs on 2-core AMD
 # EPYCs (benchmarks/plan_accuracy.py; bf16 refitted 2026-11-28 once the loss stopped recomputing a frozen head;
-# fp32 on 2026-12-05 to both kinds: 0.53 fitted one with AVX-512, 0.36-0.50 one without): bf16 matmuls are fast
-# there but casts, norms and attention are not. CUDA bf16 was fitted on an H100 (see LAYER_PASS_SECONDS); MPS and
-# CUDA fp32 are guesses.
-EFFICIENCY = {("cpu", "fp32"): 0.45, ("cpu", "bf16"): 0.39, ("mps", "fp32"): 0.4, ("cuda", "bf16"): 0.2,
+# fp32 on 2026-12-05 to both kinds: 0.53 fitted one with AVX-512, 0.36-0.50 one without; then 0.50 once the loss
+# through a frozen head went to one buffer, train/vocab_loss.py): bf16 matmuls are fast there but casts, norms and
+# attention are not. CUDA bf16 was fitted on an H100 (see LAYER_PASS_SECONDS); MPS and CUDA fp32 are guesses.
+EFFICIENCY = {("cpu", "fp32"): 0.50, ("cpu", "bf16"): 0.39, ("mps", "fp32"): 0.4, ("cuda", "bf16"): 0.2,
               ("cuda", "fp16"): 0.2, ("cuda", "fp32"): 0.5}
 # AdamW reads and writes weights, gradients and two moments, and clipping, zeroing and dense embedding gradients
 # pass over them too: memory-bound (bytes/s, same provenance; CPU with the fused AdamW).
