@@ -50,6 +50,8 @@ SHAPES = {
     "result named, not by id": openai_row(result={"role": "tool", "name": "get_weather", "content": "sunny, 21 C"}),
     "result neither named nor by id": openai_row(result={"role": "tool", "content": "sunny, 21 C"}),
     "sharegpt (LLaMA-Factory)": SHAREGPT_ROW,
+    "result as OpenAI's text parts": openai_row(result={"role": "tool", "tool_call_id": "call_1", "content": [
+        {"type": "text", "text": "sunny, "}, {"type": "text", "text": "21 C"}]}),
 }
 
 
@@ -77,6 +79,16 @@ def test_a_json_object_result_several_calls_and_a_system_turn_are_kept():
     assert messages[2]["tool_calls"][1] == {"name": "get_weather",
                                             "arguments": {"city": "Rome", "days": 2, "unit": "celsius"}}
     assert messages[4] == {"role": "tool", "name": "get_weather", "content": '{"sky": "rain", "c": 17}'}
+
+
+def test_a_call_with_empty_arguments_and_a_result_that_is_a_number_are_read():
+    tools = [WEATHER, {"name": "get_time", "description": "The time now."}]
+    row = openai_row(tools=tools, call={"type": "function", "id": "call_1",
+                                        "function": {"name": "get_time", "arguments": ""}},
+                     result={"role": "tool", "tool_call_id": "call_1", "content": 12})
+    messages, _ = normalise_with_tools(row, "f:1")
+    assert messages[1]["tool_calls"] == [{"name": "get_time", "arguments": {}}]
+    assert messages[2] == {"role": "tool", "name": "get_time", "content": "12"}
 
 
 def call(arguments, name="get_weather"):
@@ -141,6 +153,14 @@ def test_data_check_refuses_a_bad_tool_row_in_one_error_line(tmp_path, tiny_mode
     assert err.count("error:") == 1 and "Traceback" not in err
     assert f"error: 1 invalid rows, the first: {path}:2: messages[1] tool_calls[0] (get_weather): missing required " \
            "argument 'city'" in err
+
+
+def test_a_file_of_only_bad_rows_says_why_the_first_is_bad(tmp_path, tiny_models, capsys):
+    path = write_jsonl(tmp_path / "tools.jsonl", [BAD["unknown function"][0]])
+    assert main(["data", "check", str(path), f"--model={tiny_models['gemma3']}"]) == 2
+    err = capsys.readouterr().err
+    assert f"no usable examples (1 rows, 0 longer than data.max_length, 1 invalid; the first: {path}:1: " in err
+    assert "calls 'get_time', which is not in the row's tools" in err and "hint: declare the function" in err
 
 
 # A small Qwen 2.5-like template that takes tools itself (calls in <tool_call>, results in a user turn).

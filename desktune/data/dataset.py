@@ -59,8 +59,10 @@ def load_examples(spec: str, chat: ChatFormat, data_cfg) -> tuple[list[Example],
         more = f" (and {len(problems) - 1} more rows with problems)" if len(problems) > 1 else ""
         raise DataError(first.message + more, first.hint + "; or set data.skip_invalid=true to skip bad rows")
     if not examples:
+        first = f"; the first: {problems[0].message}" if problems else ""
         raise DataError(f"{spec}: no usable examples ({len(rows)} rows, {dropped} longer than data.max_length, "
-                        f"{len(problems)} invalid)", "check the rows, or raise data.max_length")
+                        f"{len(problems)} invalid{first})", problems[0].hint if problems else
+                        "check the rows, or raise data.max_length")
     stats = {"file": spec, "read_as": read_as, "rows": len(rows), "formats": dict(formats), "examples": len(examples),
              "truncated": truncated, "dropped": dropped, "skipped_invalid": len(problems),
              "problems": [p.message for p in problems[:5]]}

@@ -115,6 +115,8 @@ class ToolTurns:
             raise DataError(f"{at} calls '{name}', which is not in the row's tools ({declared})",
                             "declare the function in the row's 'tools', or fix the call's name")
         arguments = fn.get("arguments")
+        if isinstance(arguments, str) and not arguments.strip():  # "": no arguments, as some exports write it
+            arguments = None
         if isinstance(arguments, str):
             arguments = _json(arguments, f"{at} ({name}) arguments", ARGUMENTS_HINT)
         if arguments is None:
@@ -132,11 +134,9 @@ class ToolTurns:
             raise DataError(f"{at}: a tool message with no preceding call{which}",
                             "put each tool result after the assistant message whose tool_calls it answers")
         self.waiting.remove(answered)
-        content = message.get("content")
-        if isinstance(content, (dict, list)):
-            content = json.dumps(content, ensure_ascii=False)
-        if not isinstance(content, str):
-            raise DataError(f"{at} (tool): content must be text or a JSON object",
+        content = _result_text(message.get("content"))
+        if content is None:
+            raise DataError(f"{at} (tool): content must be text or a JSON value",
                             "put the function's result in 'content'")
         return {"role": "tool", "name": answered[1], "content": content}
 
@@ -147,6 +147,16 @@ class ToolTurns:
             if found:
                 return found[0]
         return self.waiting[0] if self.waiting and not call_id and not name else None
+
+
+def _result_text(content: object) -> str | None:
+    """A tool result as the text the template writes: text as it is, OpenAI's list of text parts joined, any other
+    JSON value (an object, a number) as JSON."""
+    if isinstance(content, list) and content and all(isinstance(p, dict) and p.get("type") == "text" for p in content):
+        return "".join(str(p.get("text", "")) for p in content)
+    if content is None or isinstance(content, str):
+        return content
+    return json.dumps(content, ensure_ascii=False)
 
 
 JSON_TYPES = {"string": "a string", "number": "a number", "integer": "an integer", "boolean": "a boolean",
