@@ -46,6 +46,14 @@ def test_every_format_gives_the_same_tokens_and_labels(tmp_path, chat, fmt):
     assert got == reference
 
 
+def test_content_as_openai_text_parts_reads_as_the_text(tmp_path, chat):
+    parts = lambda text: [{"type": "text", "text": text[:3]}, {"type": "text", "text": text[3:]}]  # noqa: E731
+    rows = [{"messages": [{"role": "user", "content": parts(q)}, {"role": "assistant", "content": parts(a)}]}
+            for q, a in CONVERSATIONS]
+    reference, _ = encoded(write_jsonl(tmp_path / "m.jsonl", [FORMATS["messages"](q, a) for q, a in CONVERSATIONS]), chat)
+    assert encoded(write_jsonl(tmp_path / "parts.jsonl", rows), chat)[0] == reference
+
+
 def test_json_csv_and_parquet_readers_agree(tmp_path, chat):
     rows = [FORMATS["prompt_completion"](q, a) for q, a in CONVERSATIONS]
     reference, _ = encoded(write_jsonl(tmp_path / "a.jsonl", rows), chat)

@@ -1,6 +1,6 @@
 """Normalise every supported row format to messages (a list of {'role', 'content'}) or plain text."""
 
-from desktune.data.tools import SHAREGPT_TOOL_TURNS, ToolTurns, is_tool_chat, read_tools, sharegpt_turn
+from desktune.data.tools import SHAREGPT_TOOL_TURNS, ToolTurns, is_tool_chat, read_tools, sharegpt_turn, text_of
 from desktune.errors import DataError
 
 ROLES = {"system", "user", "assistant"}
@@ -92,9 +92,11 @@ def validate_messages(messages: object, where: str, tools: list[dict] | None = N
             raise DataError(f"{where}: messages[{i}] needs 'role' and 'content'", '{"role": "user", "content": "..."}')
         if m["role"] not in ROLES:
             raise DataError(f"{where}: messages[{i}] has unknown role '{m['role']}'", f"roles: {', '.join(sorted(ROLES))}")
-        if not isinstance(m["content"], str) or not m["content"].strip():
-            raise DataError(f"{where}: messages[{i}] ({m['role']}) has empty or non-text content", "content must be a non-empty string")
-        clean.append({"role": m["role"], "content": m["content"]})
+        content = text_of(m["content"])
+        if not isinstance(content, str) or not content.strip():
+            raise DataError(f"{where}: messages[{i}] ({m['role']}) has empty or non-text content",
+                            "content must be a non-empty string (or a list of text parts)")
+        clean.append({"role": m["role"], "content": content})
     if not any(m["role"] == "assistant" for m in clean):
         raise DataError(f"{where}: no assistant turn to learn from", "each example needs at least one assistant message")
     return clean

@@ -98,7 +98,7 @@ class ToolTurns:
                             '"arguments": {...}}}]')
         calls = [self._call(raw, f"{at} tool_calls[{j}]") for j, raw in enumerate(raw_calls)]
         self.waiting = [(call_id, call["name"]) for call_id, call in calls]
-        content = message.get("content")
+        content = text_of(message.get("content"))
         if content is not None and not isinstance(content, str):
             raise DataError(f"{at} (assistant): content must be text (or empty when it calls)",
                             "content must be a string")
@@ -149,11 +149,16 @@ class ToolTurns:
         return self.waiting[0] if self.waiting and not call_id and not name else None
 
 
-def _result_text(content: object) -> str | None:
-    """A tool result as the text the template writes: text as it is, OpenAI's list of text parts joined, any other
-    JSON value (an object, a number) as JSON."""
+def text_of(content: object) -> object:
+    """OpenAI's content as text: a list of text parts joined; anything else as it is."""
     if isinstance(content, list) and content and all(isinstance(p, dict) and p.get("type") == "text" for p in content):
         return "".join(str(p.get("text", "")) for p in content)
+    return content
+
+
+def _result_text(content: object) -> str | None:
+    """A tool result as the text the template writes: text (or text parts), any other JSON value as JSON."""
+    content = text_of(content)
     if content is None or isinstance(content, str):
         return content
     return json.dumps(content, ensure_ascii=False)
