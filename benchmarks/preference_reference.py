@@ -89,7 +89,7 @@ def main() -> None:
             answer_logps(model, rows, len(pairs), "cpu", autocast)
 
     train_step, off = timed(step, args.repeats), timed(adapter_off, args.repeats)
-    tokens = sum(row.n_real for row, _ in rows)
+    tokens = sum(row.example_tokens for row, _ in rows)
     print(json.dumps({"shape": args.shape, "precision": precision, "pairs": len(pairs), "rows": len(rows),
                       "tokens": tokens, "train_step_s": round(train_step, 3), "reference_forward_s": round(off, 3),
                       "adapter_off_adds_per_step_pct": round(100 * off / train_step, 1),

@@ -130,7 +130,8 @@ def test_a_training_step_with_trained_rows_never_builds_peft_s_merged_matrix(arc
     merged = TrainableTokensLayer.get_merged_weights
     monkeypatch.setattr(TrainableTokensLayer, "get_merged_weights", lambda *a: merges.append(1) or merged(*a))
     ids = torch.tensor([[1, 5, 9, 7, 5, 3]])
-    row = Row(ids, torch.tensor([[-100, 9, 7, 5, 3, -100]]), torch.arange(6)[None], torch.zeros(6, dtype=torch.long), 6)
+    row = Row(ids, torch.tensor([[-100, 9, 7, 5, 3, -100]]), torch.arange(6)[None], torch.zeros(6, dtype=torch.long), 6,
+              torch.zeros(6, dtype=torch.long), 6)
     loss, count = row_loss_sum(model, row, "cpu")
     loss.backward()
     untrained_in_answer(model, [5, 9, 11])  # what the samples check after generating
@@ -227,7 +228,8 @@ def test_loss_gradients_computed_ahead_equal_the_checkpointed_chunks(arch, tiny_
     ids[0, 3], ids[0, 9] = 5, 7
     targets = ids.roll(-1, 1).clone()
     targets[0, :5], targets[0, -1], targets[0, 20] = -100, -100, 7
-    row = Row(ids, targets, torch.arange(40)[None], torch.zeros(40, dtype=torch.long), 40)
+    row = Row(ids, targets, torch.arange(40)[None], torch.zeros(40, dtype=torch.long), 40,
+              torch.zeros(40, dtype=torch.long), 40)
     monkeypatch.setattr(forward, "loss_chunk_rows", lambda vocab, trains=False: 8)  # five chunks
     results = []
     for ahead in (True, False):

@@ -4,6 +4,10 @@ A packed row keeps, per token, which example it came from (doc id) and its posit
 example, so attention can be kept inside examples. targets[t] is the token the model must predict
 at position t, or -100 where nothing trains (prompt tokens and example boundaries).
 
+Examples side by side in a row that start with the same long untrained prefix (the same tool declarations or system
+prompt) hold it once: the prefix is its own doc, each example's remaining tokens see it (context id) and continue its
+positions. Gradients are the same as with the prefix repeated: it is one computation shared by the examples' losses.
+
 Rows are padded to one of a few lengths (the padding is one more "example" that never trains): CPU bf16
 kernels cache per input shape, and unbounded distinct lengths grew memory step by step (the lengths:
 desktune.plan.estimate.padded_length, which the planner sizes rows with).
@@ -16,6 +20,7 @@ import torch
 from desktune.plan.estimate import padded_length
 
 IGNORE = -100
+MIN_SHARED = 32  # tokens: shorter common starts (the chat markers every example begins with) are not worth sharing
 
 
 @dataclass
@@ -25,6 +30,8 @@ class Row:
     position_ids: torch.Tensor  # [1, T]
     doc_ids: torch.Tensor  # [T]
     n_real: int  # tokens before padding
+    context_ids: torch.Tensor  # [T]: the doc a token sees besides its own (a shared prefix; else its own doc)
+    example_tokens: int  # the examples' own tokens, a shared prefix counted for each (what tokens/s counts)
 
     @property
     def n_trained(self) -> int:
@@ -37,29 +44,71 @@ def shift_targets(ids: list[int], trained: list[bool]) -> list[int]:
 
 def pack(examples: list, max_tokens: int, packing: bool = True, pad_id: int = 0) -> list[Row]:
     """Greedily pack examples (in order) into rows of at most max_tokens; one per row without packing."""
-    rows, current, size = [], [], 0
+    rows, current = [], []
     for enc in examples:
-        if current and (not packing or size + len(enc.ids) > max_tokens):
+        if current and (not packing or row_length(current + [enc]) > max_tokens):
             rows.append(make_row(current, pad_id))
-            current, size = [], 0
+            current = []
         current.append(enc)
-        size += len(enc.ids)
     if current:
         rows.append(make_row(current, pad_id))
     return rows
 
 
+def shared_prefix(a, b) -> int:
+    """How many leading tokens two examples can hold once: the same ids, none of them a target (nor the token
+    that follows, which the prefix's last position predicts), and at least one token of each left after."""
+    limit = min(len(a.ids), len(b.ids)) - 1
+    n = 0
+    while n < limit and a.ids[n] == b.ids[n] and not (a.trained[n + 1] or b.trained[n + 1]):
+        n += 1
+    return n
+
+
+def share_groups(encs: list) -> list[tuple[int, list[int]]]:
+    """Consecutive examples that share a prefix of MIN_SHARED tokens or more, as (prefix length, their indices);
+    an example alone has prefix 0. A group's prefix is what its first two members share; later ones need as much."""
+    groups = []
+    for k, enc in enumerate(encs):
+        if groups:
+            length, members = groups[-1]
+            shared = shared_prefix(encs[members[0]], enc)
+            if shared >= max(MIN_SHARED, length):
+                groups[-1] = (length if len(members) > 1 else shared, members + [k])
+                continue
+        groups.append((0, [k]))
+    return groups
+
+
+def row_length(encs: list) -> int:
+    """Tokens of a row of these examples, each shared prefix held once."""
+    return sum(len(e.ids) for e in encs) - sum(length * (len(members) - 1) for length, members in share_groups(encs))
+
+
 def make_row(encs: list, pad_id: int) -> Row:
-    """One row of these examples, in order (example k has doc id k), padded."""
-    ids, targets, positions, docs = [], [], [], []
-    for doc, enc in enumerate(encs):
-        ids += enc.ids
-        targets += shift_targets(enc.ids, enc.trained)
-        positions += range(len(enc.ids))
-        docs += [doc] * len(enc.ids)
+    """One row of these examples, in order (example k has doc id k, padding doc len(encs), shared prefixes the
+    doc ids after it), padded."""
+    ids, targets, positions, docs, context = [], [], [], [], []
+
+    def put(tokens, labels, start, doc, sees):
+        ids.extend(tokens)
+        targets.extend(labels)
+        positions.extend(range(start, start + len(tokens)))
+        docs.extend([doc] * len(tokens))
+        context.extend([sees] * len(tokens))
+
+    prefix_doc = len(encs) + 1
+    for length, members in share_groups(encs):
+        if length:
+            put(encs[members[0]].ids[:length], [IGNORE] * length, 0, prefix_doc, prefix_doc)
+        for k in members:
+            enc = encs[k]
+            put(enc.ids[length:], shift_targets(enc.ids, enc.trained)[length:], length, k, prefix_doc if length else k)
+        prefix_doc += bool(length)
     n_real = len(ids)
     pad = padded_length(n_real) - n_real
-    ids, targets, positions, docs = ids + [pad_id] * pad, targets + [IGNORE] * pad, positions + list(range(pad)), docs + [len(encs)] * pad
+    put([pad_id] * pad, [IGNORE] * pad, 0, len(encs), len(encs))
     as_row = lambda xs: torch.tensor([xs], dtype=torch.long)  # noqa: E731
-    return Row(as_row(ids), as_row(targets), as_row(positions), torch.tensor(docs, dtype=torch.long), n_real)
+    return Row(as_row(ids), as_row(targets), as_row(positions), torch.tensor(docs, dtype=torch.long), n_real,
+               torch.tensor(context, dtype=torch.long), sum(len(e.ids) for e in encs))
 

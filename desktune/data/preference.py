@@ -11,7 +11,7 @@ from dataclasses import dataclass
 
 from desktune.data.dataset import Dataset, length_histogram, mark_trained, refuse_mixed_formats, split_data
 from desktune.data.formats import detect, validate_messages
-from desktune.data.pack import Row, make_row
+from desktune.data.pack import Row, make_row, row_length
 from desktune.data.sources import read_rows
 from desktune.data.template import ChatFormat, Encoded
 from desktune.errors import DataError
@@ -205,14 +205,12 @@ def _spread(values: list[int]) -> dict:
 def pack_pairs(pairs: list[Pair], max_tokens: int, packing: bool = True, pad_id: int = 0) -> list[tuple[Row, list[int]]]:
     """Rows that hold whole pairs: the chosen side of the row's k-th pair is example 2k, its rejected side 2k+1
     (attention stays inside each). Returns each row with the positions in `pairs` of the pairs it holds."""
-    rows, current, size = [], [], 0
-    for i, pair in enumerate(pairs):
-        length = len(pair.chosen.ids) + len(pair.rejected.ids)
-        if current and (not packing or size + length > max_tokens):
+    rows, current = [], []
+    for i in range(len(pairs)):
+        if current and (not packing or row_length([s for k in current + [i] for s in pairs[k].sequences]) > max_tokens):
             rows.append(_pair_row(pairs, current, pad_id))
-            current, size = [], 0
+            current = []
         current.append(i)
-        size += length
     if current:
         rows.append(_pair_row(pairs, current, pad_id))
     return rows

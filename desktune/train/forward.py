@@ -20,21 +20,22 @@ def causal_lm(model):
     return model.get_base_model() if hasattr(model, "get_base_model") else model
 
 
-def attention_masks(config, doc_ids: torch.Tensor, device):
-    """Boolean [1,1,T,T] masks (True = may attend): causal, within one example, and within the
-    sliding window for sliding layers. Models with layer types take a dict keyed by type."""
-    doc = doc_ids.to(device)
+def attention_masks(config, row: Row, device):
+    """Boolean [1,1,T,T] masks (True = may attend): causal, within one example and the shared prefix it continues,
+    and within the sliding window (by position) for sliding layers. Models with layer types take a dict by type."""
+    doc, context = row.doc_ids.to(device), row.context_ids.to(device)
     t = torch.arange(doc.numel(), device=device)
-    full = (doc[:, None] == doc[None, :]) & (t[None, :] <= t[:, None])
+    full = ((doc[None, :] == doc[:, None]) | (doc[None, :] == context[:, None])) & (t[None, :] <= t[:, None])
     types = getattr(config, "layer_types", None)
     if not types:
         return full[None, None]
     window = getattr(config, "sliding_window", None)
+    position = row.position_ids[0].to(device)
     masks = {}
     for kind in set(types):
         mask = full
         if kind == "sliding_attention" and window:
-            mask = full & (t[:, None] - t[None, :] < window)
+            mask = full & (position[:, None] - position[None, :] < window)
         masks[kind] = mask[None, None]
     return masks
 
@@ -45,7 +46,7 @@ def _trained_hidden(lm, row: Row, device) -> tuple[torch.Tensor, torch.Tensor, t
     hidden = lm.get_decoder()(
         input_ids=row.input_ids.to(device),
         position_ids=row.position_ids.to(device),
-        attention_mask=attention_masks(lm.config, row.doc_ids, device),
+        attention_mask=attention_masks(lm.config, row, device),
         use_cache=False,
     ).last_hidden_state[0]
     return hidden.index_select(0, keep), row.targets[0].to(device).index_select(0, keep), keep

@@ -56,7 +56,7 @@ def pair_step(t, indices: list[int], weight: float) -> tuple[float, int, dict]:
     totals = {"pairs": sum_over_processes(accelerator, weight * len(pairs), device),
               "chosen_tokens": sum_over_processes(accelerator, weight * sum(sum(p.chosen.trained) for p in pairs),
                                                   device)}
-    real_tokens = int(sum_over_processes(accelerator, weight * sum(row.n_real for row, _ in rows), device))
+    real_tokens = int(sum_over_processes(accelerator, weight * sum(row.example_tokens for row, _ in rows), device))
     reference = t.state.reference["train"][indices].to(device) if cfg.train.objective == "dpo" else None
     loss_sum, sums = 0.0, Counter()
     for i, (row, positions) in enumerate(rows):

@@ -16,7 +16,7 @@ def sft_step(t, indices: list[int], weight: float) -> tuple[float, int]:
     batch = [t.data.train[i].encoded for i in indices]
     rows = pack(batch, cfg.train.micro_batch_tokens, cfg.data.packing, t.tokenizer.pad_token_id or 0)
     n_trained = sum_over_processes(accelerator, weight * sum(r.n_trained for r in rows), device)
-    real_tokens = int(sum_over_processes(accelerator, weight * sum(r.n_real for r in rows), device))
+    real_tokens = int(sum_over_processes(accelerator, weight * sum(r.example_tokens for r in rows), device))
     rows, n_rows = even_rows(rows, accelerator) if t.sharded else (rows, len(rows))
     loss_sum = torch.zeros((), device=device)
     for i, row in enumerate(rows):
