@@ -170,3 +170,29 @@ def test_only_mps_keeps_the_attention_matrix_for_backward():
         plan = fit(TINY, Job("lora", "fp32", 0, 0.6), kind, 10 * GB, 1000, 100, 4096, 10, row_tokens=2048)
         return plan.parts["activations"]
     assert activations("mps") - activations("cpu") == 2 * 4 * 2048**2 * 4  # layers x heads x T^2 x fp32
+
+
+def test_a_prefix_the_rows_hold_once_is_planned_once(tiny_models, tmp_path, monkeypatch):
+    from desktune.config.load import load_config
+    from desktune.data import pack
+    from desktune.data.dataset import load_examples
+    from desktune.data.template import ChatFormat
+    from desktune.models.load import load_model_config, load_tokenizer, resolve
+    from desktune.plan.device import DeviceProfile
+    from desktune.data.schedule import Schedule
+    from desktune.train.autoplan import computed_share, make_plan
+
+    source = resolve(str(tiny_models["llama"]))
+    system = {"role": "system", "content": "You answer for the town library's help desk, politely and briefly. " * 4}
+    data = write_jsonl(tmp_path / "d.jsonl", [{"messages": [system, *r["messages"]]} for r in example_rows(20)])
+    cfg = load_config(None, ["train.batch_size=4", "train.micro_batch_tokens=4096"])
+    examples, _ = load_examples(str(data), ChatFormat(load_tokenizer(source), "auto", "llama"), cfg.data)
+    device = DeviceProfile("cpu", "test", 16 * GB, 100.0, False)
+    plan = lambda: make_plan(cfg, load_model_config(source), examples, None, "fp32", device=device)  # noqa: E731
+    # four examples a row, the system prompt most of each: the rows compute well under their examples' tokens
+    assert computed_share(examples, Schedule(len(examples), 4, cfg.train.seed), 4, 4096) < 0.7
+    once = plan()
+    monkeypatch.setattr(pack, "MIN_SHARED", 1 << 30)  # the prompt repeated in every example
+    repeated = plan()
+    assert once.seconds_per_step < repeated.seconds_per_step
+    assert once.row_tokens == repeated.row_tokens and once.parts["activations"] == repeated.parts["activations"]

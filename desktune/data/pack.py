@@ -44,15 +44,18 @@ def shift_targets(ids: list[int], trained: list[bool]) -> list[int]:
 
 def pack(examples: list, max_tokens: int, packing: bool = True, pad_id: int = 0) -> list[Row]:
     """Greedily pack examples (in order) into rows of at most max_tokens; one per row without packing."""
+    return [make_row(encs, pad_id) for encs in row_groups(examples, max_tokens, packing)]
+
+
+def row_groups(examples: list, max_tokens: int, packing: bool = True) -> list[list]:
+    """The examples of each row pack() makes."""
     rows, current = [], []
     for enc in examples:
         if current and (not packing or row_length(current + [enc]) > max_tokens):
-            rows.append(make_row(current, pad_id))
+            rows.append(current)
             current = []
         current.append(enc)
-    if current:
-        rows.append(make_row(current, pad_id))
-    return rows
+    return rows + [current] if current else rows
 
 
 def shared_prefix(a, b) -> int:

@@ -2,6 +2,7 @@
 
 import math
 
+from desktune.data.pack import row_groups, row_length
 from desktune.data.schedule import Schedule
 from desktune.plan.device import DeviceProfile
 from desktune.plan.estimate import Job, Shape
@@ -44,6 +45,13 @@ def make_plan(cfg, model_config, train_examples: list, facts, precision: str, pr
     plan = fit(shape, job, device.kind, device.usable, device.gflops, max(lengths), tokens_per_step, steps,
                cfg.train.micro_batch_tokens, cfg.train.gradient_checkpointing, cfg.train.low_memory,
                largest_step=largest)
+    computed = computed_share(train_examples, schedule, min(steps, schedule.per_epoch), plan.row_tokens,
+                              cfg.data.packing)
+    if computed < 1:  # rows hold shared prefixes once: fewer tokens a step, as many trained ones
+        job.trained_fraction = min(1.0, job.trained_fraction / computed)
+        plan = fit(shape, job, device.kind, device.usable, device.gflops, max(lengths), tokens_per_step * computed,
+                   steps, cfg.train.micro_batch_tokens, cfg.train.gradient_checkpointing, cfg.train.low_memory,
+                   largest_step=largest)
     plan.objective = cfg.train.objective
     if cfg.train.objective == "dpo":
         plan.reference_seconds = forward_seconds(shape, job, device.kind, device.gflops, sum(lengths) / processes)
@@ -60,6 +68,17 @@ def batch_size(train, n_examples: int) -> tuple[int, str]:
     return size, (f"auto: {n_examples} examples x {train.epochs:g} epochs make only "
                   f"{math.ceil(n_examples / BATCH_SIZE * train.epochs)} steps of {BATCH_SIZE}; a small set needs "
                   f"about {MIN_STEPS} updates to learn its answers' form and end")
+
+
+def computed_share(examples: list, schedule: Schedule, steps: int, row_tokens: int, packing: bool = True) -> float:
+    """The share of the examples' tokens that the first steps' packed rows compute (below 1 where examples side by
+    side hold a shared prefix once; data/pack.py)."""
+    total = computed = 0
+    for step in range(min(steps, 200)):
+        sequences = [s for i in schedule.batch(step) for s in examples[i].sequences]
+        total += sum(len(s.ids) for s in sequences)
+        computed += sum(row_length(row) for row in row_groups(sequences, row_tokens, packing))
+    return computed / max(total, 1)
 
 
 def largest_step(lengths: list[int], schedule: Schedule, steps: int) -> int:
