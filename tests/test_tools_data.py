@@ -52,6 +52,12 @@ SHAPES = {
     "sharegpt (LLaMA-Factory)": SHAREGPT_ROW,
     "result as OpenAI's text parts": openai_row(result={"role": "tool", "tool_call_id": "call_1", "content": [
         {"type": "text", "text": "sunny, "}, {"type": "text", "text": "21 C"}]}),
+    "result in Llama 3.1's ipython role": openai_row(result={"role": "ipython", "content": "sunny, 21 C"}),
+    "OpenAI's deprecated functions": {"functions": [WEATHER], "messages": [
+        {"role": "user", "content": "Weather in Paris?"},
+        {"role": "assistant", "content": None, "function_call": {"name": "get_weather", "arguments": '{"city": "Paris"}'}},
+        {"role": "function", "name": "get_weather", "content": "sunny, 21 C"},
+        {"role": "assistant", "content": "Sunny and 21 degrees in Paris."}]},
 }
 
 
@@ -89,6 +95,37 @@ def test_a_call_with_empty_arguments_and_a_result_that_is_a_number_are_read():
     messages, _ = normalise_with_tools(row, "f:1")
     assert messages[1]["tool_calls"] == [{"name": "get_time", "arguments": {}}]
     assert messages[2] == {"role": "tool", "name": "get_time", "content": "12"}
+
+
+# Salesforce xLAM's rows: one request, its calls, and parameters written with Python's type names.
+XLAM_TOOLS = [{"name": "get_weather", "description": "Current weather in a city.", "parameters": {
+    "city": {"description": "The city.", "type": "str"},
+    "days": {"description": "Days ahead.", "type": "int, optional", "default": 1},
+    "hours": {"description": "Hours of the day.", "type": "List[int]", "default": ""},
+    "type": {"description": "What to report.", "type": "Optional[str]"}}}]
+
+
+def xlam_row(answers):
+    return {"query": "Weather in Paris for 2 days?", "tools": json.dumps(XLAM_TOOLS), "answers": json.dumps(answers)}
+
+
+def test_an_xlam_row_reads_as_a_request_and_its_calls_with_a_json_schema():
+    answers = [{"name": "get_weather", "arguments": {"city": "Paris", "days": 2}},
+               {"name": "get_weather", "arguments": {"city": "Lyon", "hours": [9, 12]}}]
+    messages, tools = normalise_with_tools(xlam_row(answers), "xlam.jsonl:1")
+    assert messages == [{"role": "user", "content": "Weather in Paris for 2 days?"},
+                        {"role": "assistant", "content": "", "tool_calls": answers}]
+    assert tools[0]["parameters"] == {"type": "object", "required": ["city"], "properties": {
+        "city": {"type": "string", "description": "The city."},
+        "days": {"type": "integer", "description": "Days ahead.", "default": 1},
+        "hours": {"type": "array", "description": "Hours of the day."},
+        "type": {"type": "string", "description": "What to report."}}}
+    with pytest.raises(DataError, match=r"^xlam.jsonl:1: .*argument 'days' is a string .* wants an integer"):
+        normalise_with_tools(xlam_row([{"name": "get_weather", "arguments": {"city": "Paris", "days": "2"}}]),
+                             "xlam.jsonl:1")
+    with pytest.raises(DataError, match=r"^xlam.jsonl:1: 'answers' holds no call to learn") as e:
+        normalise_with_tools(xlam_row([]), "xlam.jsonl:1")
+    assert "write answers as a JSON list of calls" in e.value.hint
 
 
 def call(arguments, name="get_weather"):

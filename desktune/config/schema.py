@@ -12,7 +12,8 @@ class DataConfig:
     train: str = opt("", "training data: .jsonl/.json/.csv/.parquet/.txt file, folder, glob, or hf:org/name[:split]")
     eval: str = opt("0.1", "held-out data: a file, or a fraction of the training rows")
     format: str = opt("auto", "row format (auto-detected)",
-                      ("auto", "messages", "sharegpt", "alpaca", "prompt_completion", "text", "preference"))
+                      ("auto", "messages", "sharegpt", "alpaca", "prompt_completion", "xlam", "text",
+                       "preference"))
     text_split: str = opt("paragraph", ".txt files: a document per blank-line block, or per file", ("paragraph", "file"))
     skip_invalid: bool = opt(False, "skip bad rows (counted, first reasons shown) instead of stopping")
     template: str = opt("auto", "chat template: auto (the tokenizer's own, else one for the model type), "

@@ -1,6 +1,7 @@
 """Normalise every supported row format to messages (a list of {'role', 'content'}) or plain text."""
 
-from desktune.data.tools import SHAREGPT_TOOL_TURNS, ToolTurns, is_tool_chat, read_tools, sharegpt_turn, text_of
+from desktune.data.tools import (SHAREGPT_TOOL_TURNS, ToolTurns, current_turns, declared_tools, is_tool_chat, read_tools,
+                                 sharegpt_turn, text_of, xlam_messages)
 from desktune.errors import DataError
 
 ROLES = {"system", "user", "assistant"}
@@ -17,6 +18,8 @@ def detect(row: object) -> str:
             return "alpaca"
         if "prompt" in row and "completion" in row:
             return "prompt_completion"
+        if "query" in row and "answers" in row:
+            return "xlam"
         if "chosen" in row or "rejected" in row:
             return "preference"
         if "text" in row:
@@ -39,7 +42,7 @@ def normalise_with_tools(row: object, where: str, fmt: str = "auto") -> tuple[li
         raise DataError(f"{where}: the row is not in data.format={fmt} (it has keys {sorted(row)})",
                         "fix the row, or set data.format=auto")
     if kind == "messages":
-        messages = row["messages"]
+        messages = current_turns(row["messages"])
     elif kind == "sharegpt":
         messages = _sharegpt(row, where)
     elif kind == "alpaca":
@@ -47,6 +50,8 @@ def normalise_with_tools(row: object, where: str, fmt: str = "auto") -> tuple[li
         messages = [{"role": "user", "content": prompt}, {"role": "assistant", "content": row["output"]}]
     elif kind == "prompt_completion":
         messages = [{"role": "user", "content": row["prompt"]}, {"role": "assistant", "content": row["completion"]}]
+    elif kind == "xlam":
+        messages = xlam_messages(row, where)
     elif kind == "preference":
         raise DataError(f"{where}: a preference pair (chosen / rejected), and train.objective=sft learns one answer",
                         "set train.objective=dpo (or orpo) to learn which answer to prefer")
@@ -57,8 +62,9 @@ def normalise_with_tools(row: object, where: str, fmt: str = "auto") -> tuple[li
         return text, None
     else:
         raise DataError(f"{where}: unknown row format with keys {sorted(row)}",
-                        "use messages, conversations (ShareGPT), instruction/output (Alpaca), prompt/completion or text")
-    tools = read_tools(row.get("tools"), where) if is_tool_chat(row, messages) else None
+                        "use messages, conversations (ShareGPT), instruction/output (Alpaca), prompt/completion, "
+                        "query/tools/answers (xLAM) or text")
+    tools = read_tools(declared_tools(row), where) if is_tool_chat(row, messages) else None
     return validate_messages(messages, where, tools), tools
 
 

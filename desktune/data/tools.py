@@ -7,6 +7,7 @@ chat keeps exactly the dicts it had.
 """
 
 import json
+import re
 
 from desktune.errors import DataError
 
@@ -14,6 +15,8 @@ TOOLS_HINT = ('write tools as a list of functions: [{"type": "function", "functi
               '"description": "...", "parameters": {"type": "object", "properties": {...}}}}]')
 ARGUMENTS_HINT = 'write arguments as a JSON object, e.g. {"city": "Paris"}'
 SHAREGPT_TOOL_TURNS = ("function_call", "observation")  # LLaMA-Factory's names for a call and its result
+OLD_RESULT_ROLES = ("function", "ipython")  # OpenAI's deprecated function role; Llama 3.1's name for a tool result
+XLAM_HINT = 'write answers as a JSON list of calls: [{"name": "get_weather", "arguments": {"city": "Paris"}}]'
 
 
 def has_tool_turns(messages: object) -> bool:
@@ -23,8 +26,38 @@ def has_tool_turns(messages: object) -> bool:
         for m in messages)
 
 
+def declared_tools(row: dict) -> object:
+    """The row's tools: 'tools', or 'functions' as OpenAI's deprecated function calling wrote them."""
+    return row["tools"] if row.get("tools") is not None else row.get("functions")
+
+
+def current_turns(messages: object) -> object:
+    """OpenAI's deprecated function calling (an assistant 'function_call', a 'function' result) and Llama 3.1's
+    'ipython' result in today's shape: tool_calls and tool messages."""
+    if not isinstance(messages, list):
+        return messages
+    out = []
+    for m in messages:
+        if isinstance(m, dict) and m.get("role") in OLD_RESULT_ROLES:
+            m = {**m, "role": "tool"}
+        elif isinstance(m, dict) and m.get("role") == "assistant" and m.get("function_call") and not m.get("tool_calls"):
+            m = {**{k: v for k, v in m.items() if k != "function_call"}, "tool_calls": [m["function_call"]]}
+        out.append(m)
+    return out
+
+
+def xlam_messages(row: dict, where: str) -> list[dict]:
+    """Salesforce xLAM's single-turn rows (query, tools, answers: the calls as a JSON list) as messages."""
+    answers = row["answers"]
+    if isinstance(answers, str):
+        answers = _json(answers, f"{where}: 'answers'", XLAM_HINT)
+    if not isinstance(answers, list) or not answers:
+        raise DataError(f"{where}: 'answers' holds no call to learn", XLAM_HINT)
+    return [{"role": "user", "content": row["query"]}, {"role": "assistant", "content": "", "tool_calls": answers}]
+
+
 def is_tool_chat(row: dict, messages: object) -> bool:
-    declared = row.get("tools")
+    declared = declared_tools(row)
     if isinstance(declared, str):
         declared = declared.strip() not in ("", "[]")
     return bool(declared) or has_tool_turns(messages)
@@ -55,7 +88,34 @@ def _function(tool: object, at: str) -> dict:
         parameters = _json(parameters, f"{at} ({fn['name']}) 'parameters'", "write parameters as a JSON-schema object")
     if not isinstance(parameters, dict):
         raise DataError(f"{at} ({fn['name']}): 'parameters' must be a JSON-schema object", TOOLS_HINT)
+    if _python_style(parameters):
+        parameters = _schema_of_python_style(parameters)
     return {"name": fn["name"], "description": fn.get("description") or "", "parameters": _without_nulls(parameters)}
+
+
+PYTHON_TYPES = {"str": "string", "int": "integer", "float": "number", "bool": "boolean", "list": "array",
+                "tuple": "array", "dict": "object", **{t: t for t in ("string", "integer", "number", "boolean", "array",
+                                                                      "object")}}
+
+
+def _python_style(parameters: dict) -> bool:
+    """xLAM writes parameters as {name: {"type": "str", "description": ..., "default": ...}}, not as a JSON schema."""
+    return ("properties" not in parameters and parameters.get("type") != "object" and bool(parameters)
+            and all(isinstance(spec, dict) for spec in parameters.values()))
+
+
+def _schema_of_python_style(parameters: dict) -> dict:
+    """The JSON schema of xLAM's parameters: "int" is an integer, "List[str]" an array, and an argument with a
+    default or an ", optional" type is not required. A type it cannot read ("Union[int, float]") checks nothing."""
+    properties, required = {}, []
+    for name, spec in parameters.items():
+        written = str(spec.get("type") or "")
+        word = re.match(r"\s*(?:optional\[)?\s*(\w*)", written, re.IGNORECASE).group(1).lower()
+        properties[name] = {k: v for k, v in (("type", PYTHON_TYPES.get(word)), ("description", spec.get("description")),
+                                              ("default", spec.get("default"))) if v not in (None, "")}
+        if "default" not in spec and "optional" not in written.lower():
+            required.append(name)
+    return {"type": "object", "properties": properties, "required": required}
 
 
 def _without_nulls(schema: object) -> object:
