@@ -52,7 +52,8 @@ SHAPES = {
     "sharegpt (LLaMA-Factory)": SHAREGPT_ROW,
     "result as OpenAI's text parts": openai_row(result={"role": "tool", "tool_call_id": "call_1", "content": [
         {"type": "text", "text": "sunny, "}, {"type": "text", "text": "21 C"}]}),
-    "result in Llama 3.1's ipython role": openai_row(result={"role": "ipython", "content": "sunny, 21 C"}),
+    "Llama 3.1's call with parameters, result in its ipython role": openai_row(
+        call={"name": "get_weather", "parameters": {"city": "Paris"}}, result={"role": "ipython", "content": "sunny, 21 C"}),
     "OpenAI's deprecated functions": {"functions": [WEATHER], "messages": [
         {"role": "user", "content": "Weather in Paris?"},
         {"role": "assistant", "content": None, "function_call": {"name": "get_weather", "arguments": '{"city": "Paris"}'}},

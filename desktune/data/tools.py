@@ -174,7 +174,7 @@ class ToolTurns:
             declared = ", ".join(self.tools) or "none declared"
             raise DataError(f"{at} calls '{name}', which is not in the row's tools ({declared})",
                             "declare the function in the row's 'tools', or fix the call's name")
-        arguments = fn.get("arguments")
+        arguments = fn["arguments"] if "arguments" in fn else fn.get("parameters")  # Llama 3.1 writes "parameters"
         if isinstance(arguments, str) and not arguments.strip():  # "": no arguments, as some exports write it
             arguments = None
         if isinstance(arguments, str):
