@@ -172,23 +172,32 @@ def test_only_mps_keeps_the_attention_matrix_for_backward():
     assert activations("mps") - activations("cpu") == 2 * 4 * 2048**2 * 4  # layers x heads x T^2 x fp32
 
 
-def test_a_prefix_the_rows_hold_once_is_planned_once(tiny_models, tmp_path, monkeypatch):
+def library_desk_plan(tiny_models, tmp_path, *overrides, gflops=100.0, prompt_repeats=4, model_config=None):
+    """A plan maker for 20 short chats under one long system prompt (on a 16 GB CPU profile), for the tiny
+    llama or another model's config."""
     from desktune.config.load import load_config
-    from desktune.data import pack
     from desktune.data.dataset import load_examples
     from desktune.data.template import ChatFormat
     from desktune.models.load import load_model_config, load_tokenizer, resolve
     from desktune.plan.device import DeviceProfile
-    from desktune.data.schedule import Schedule
-    from desktune.train.autoplan import computed_share, make_plan
+    from desktune.train.autoplan import make_plan
 
     source = resolve(str(tiny_models["llama"]))
-    system = {"role": "system", "content": "You answer for the town library's help desk, politely and briefly. " * 4}
+    system = {"role": "system", "content": "You answer for the town library's help desk, politely and briefly. " * prompt_repeats}
     data = write_jsonl(tmp_path / "d.jsonl", [{"messages": [system, *r["messages"]]} for r in example_rows(20)])
-    cfg = load_config(None, ["train.batch_size=4", "train.micro_batch_tokens=4096"])
+    cfg = load_config(None, list(overrides))
     examples, _ = load_examples(str(data), ChatFormat(load_tokenizer(source), "auto", "llama"), cfg.data)
-    device = DeviceProfile("cpu", "test", 16 * GB, 100.0, False)
-    plan = lambda: make_plan(cfg, load_model_config(source), examples, None, "fp32", device=device)  # noqa: E731
+    device = DeviceProfile("cpu", "test", 16 * GB, gflops, False)
+    model_config = model_config or load_model_config(source)
+    return cfg, examples, lambda: make_plan(cfg, model_config, examples, None, "fp32", device=device)
+
+
+def test_a_prefix_the_rows_hold_once_is_planned_once(tiny_models, tmp_path, monkeypatch):
+    from desktune.data import pack
+    from desktune.data.schedule import Schedule
+    from desktune.train.autoplan import computed_share
+
+    cfg, examples, plan = library_desk_plan(tiny_models, tmp_path, "train.batch_size=4", "train.micro_batch_tokens=4096")
     # four examples a row, the system prompt most of each: the rows compute well under their examples' tokens
     assert computed_share(examples, Schedule(len(examples), 4, cfg.train.seed), 4, 4096) < 0.7
     once = plan()
@@ -196,3 +205,25 @@ def test_a_prefix_the_rows_hold_once_is_planned_once(tiny_models, tmp_path, monk
     repeated = plan()
     assert once.seconds_per_step < repeated.seconds_per_step
     assert once.row_tokens == repeated.row_tokens and once.parts["activations"] == repeated.parts["activations"]
+
+
+def test_auto_rows_grow_on_cpu_where_they_hold_a_shared_prefix_once(tiny_models, tmp_path, monkeypatch):
+    from transformers import Gemma3TextConfig
+
+    from desktune.data import pack
+
+    builtin = Gemma3TextConfig(hidden_size=640, intermediate_size=2048, num_hidden_layers=18, num_attention_heads=4,
+                               num_key_value_heads=1, head_dim=256, vocab_size=262144, sliding_window=512)
+
+    def plan(*overrides, model_config=builtin):  # a system prompt of ~600 tokens in examples of ~700-800
+        return library_desk_plan(tiny_models, tmp_path, "train.batch_size=8", *overrides, prompt_repeats=16,
+                                 model_config=model_config)[2]()
+    shared = plan()
+    assert shared.row_tokens == 2048 and "hold their shared start once a row" in shared.row_tokens_why
+    assert shared.seconds_per_step < plan("train.micro_batch_tokens=896").seconds_per_step
+    assert shared.seconds_per_step < plan("train.micro_batch_tokens=4096").seconds_per_step
+    # a tiny model's attention outweighs its matmuls: long rows cost more than the prefix saves
+    assert plan(model_config=None).row_tokens < 2048
+    monkeypatch.setattr(pack, "MIN_SHARED", 1 << 30)  # nothing shared: the short row
+    repeated = plan()
+    assert repeated.row_tokens == 896 and "short rows are faster" in repeated.row_tokens_why

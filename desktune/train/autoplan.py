@@ -1,5 +1,6 @@
 """The planner fed with a real job: the model's config, the encoded data and the device (this one, or a profile)."""
 
+import copy
 import math
 
 from desktune.data.pack import row_groups, row_length
@@ -13,6 +14,7 @@ BATCH_SIZE = 8
 # 54 long garden answers x 2 epochs at 8 a step (14 steps): 0 of 4 answers ended; at 4 (28 steps) 5 of 6;
 # at 2 (54 steps) 6 of 6 (benchmarks/own_data.py)
 MIN_STEPS = 48
+LONGER_SHARED_ROWS = (1024, 2048, 4096)
 
 
 def this_device(facts, precision: str) -> DeviceProfile:
@@ -42,20 +44,43 @@ def make_plan(cfg, model_config, train_examples: list, facts, precision: str, pr
     tokens_per_step = sum(lengths) / len(lengths) * batch / processes
     largest = largest_step(lengths, schedule, min(steps, schedule.per_epoch)) / processes
     shape = Shape.from_config(model_config)
-    plan = fit(shape, job, device.kind, device.usable, device.gflops, max(lengths), tokens_per_step, steps,
-               cfg.train.micro_batch_tokens, cfg.train.gradient_checkpointing, cfg.train.low_memory,
-               largest_step=largest)
-    computed = computed_share(train_examples, schedule, min(steps, schedule.per_epoch), plan.row_tokens,
-                              cfg.data.packing)
+
+    def fit_rows(row_tokens: int, share: float = 1.0) -> tuple[Plan, Job]:
+        """The plan (and the job it decided) where the packed rows compute this share of the examples' tokens."""
+        shared = copy.copy(job)
+        shared.trained_fraction = min(1.0, job.trained_fraction / share)
+        return fit(shape, shared, device.kind, device.usable, device.gflops, max(lengths), tokens_per_step * share,
+                   steps, row_tokens, cfg.train.gradient_checkpointing, cfg.train.low_memory,
+                   largest_step=largest), shared
+
+    def share(row_tokens: int) -> float:
+        return computed_share(train_examples, schedule, min(steps, schedule.per_epoch), row_tokens, cfg.data.packing)
+
+    plan, decided = fit_rows(cfg.train.micro_batch_tokens)
+    computed = share(plan.row_tokens)
     if computed < 1:  # rows hold shared prefixes once: fewer tokens a step, as many trained ones
-        job.trained_fraction = min(1.0, job.trained_fraction / computed)
-        plan = fit(shape, job, device.kind, device.usable, device.gflops, max(lengths), tokens_per_step * computed,
-                   steps, cfg.train.micro_batch_tokens, cfg.train.gradient_checkpointing, cfg.train.low_memory,
-                   largest_step=largest)
+        plan, decided = fit_rows(cfg.train.micro_batch_tokens, computed)
+        if not cfg.train.micro_batch_tokens and not cfg.train.low_memory:
+            plan, decided = longer_shared_rows((plan, decided), fit_rows, share)
     plan.objective = cfg.train.objective
     if cfg.train.objective == "dpo":
-        plan.reference_seconds = forward_seconds(shape, job, device.kind, device.gflops, sum(lengths) / processes)
+        plan.reference_seconds = forward_seconds(shape, decided, device.kind, device.gflops, sum(lengths) / processes)
     return plan
+
+
+def longer_shared_rows(best: tuple[Plan, Job], fit_rows, share) -> tuple[Plan, Job]:
+    """The auto row lengthened (to 1024, 2048, 4096 tokens) while that is faster and fits: a longer row holds a
+    shared prefix once for more examples, which can outweigh its bigger attention matrix on CPU
+    (benchmarks/shared_prefix.py)."""
+    for row_tokens in [n for n in LONGER_SHARED_ROWS if n > best[0].row_tokens]:
+        computed = share(row_tokens)
+        longer, job = fit_rows(row_tokens, computed)
+        if not longer.fits or longer.seconds_per_step >= best[0].seconds_per_step:
+            break
+        longer.row_tokens_why = (f"auto, {row_tokens}: examples that start alike hold their shared start once a row, "
+                                 f"so rows this long compute {computed:.0%} of the examples' tokens")
+        best = longer, job
+    return best
 
 
 def batch_size(train, n_examples: int) -> tuple[int, str]:
