@@ -242,3 +242,50 @@ def test_chat_shows_the_call_takes_its_result_and_answers(tool_run, tools_file):
     assert "the model called get_weather and waits for its result" in said[2]
     assert said[3] == "(result of get_weather added)\nmodel> Sunny and 21 degrees in Paris.\n"  # as it was taught
     assert "no call is waiting" in said[4] and "(conversation reset)" in said[5]
+
+
+# A template shaped like FunctionGemma's own (google/functiongemma-270m-it): the call, its results and the answer
+# after them share one model turn, and a call that ends the conversation is followed by <start_function_response>,
+# where the app writes the result.
+FUNCTIONGEMMA_LIKE = (
+    "{{ bos_token }}{%- set ns = namespace(after='') -%}"
+    "{%- if tools -%}<start_of_turn>developer\n{%- for tool in tools -%}<start_function_declaration>declaration:"
+    "{{ tool.function.name }}<end_function_declaration>{%- endfor -%}<end_of_turn>\n{%- endif -%}"
+    "{%- for message in messages -%}"
+    "{%- if message.role == 'tool' -%}<start_function_response>response:{{ message.name }}{value:<escape>"
+    "{{ message.content }}<escape>}<end_function_response>{%- set ns.after = 'response' -%}"
+    "{%- else -%}"
+    "{%- if ns.after != 'response' -%}<start_of_turn>{{ 'model' if message.role == 'assistant' else message.role }}\n"
+    "{%- endif -%}{{ message.content }}"
+    "{%- for call in message.tool_calls or [] -%}<start_function_call>call:{{ call.function.name ~ '{' }}"
+    "{%- for key, value in call.function.arguments | dictsort -%}{{ key }}:<escape>{{ value }}<escape>"
+    "{{ ',' if not loop.last }}{%- endfor -%}}<end_function_call>{%- endfor -%}"
+    "{%- if message.tool_calls -%}{%- set ns.after = 'call' -%}{%- if loop.last -%}<start_function_response>"
+    "{%- endif -%}{%- else -%}<end_of_turn>\n{%- set ns.after = '' -%}{%- endif -%}"
+    "{%- endif -%}{%- endfor -%}"
+    "{%- if add_generation_prompt -%}{%- if ns.after == 'call' -%}<start_function_response>"
+    "{%- elif ns.after != 'response' -%}<start_of_turn>model\n{%- endif -%}{%- endif -%}"
+)
+
+
+def test_functiongemma_s_own_template_trains_its_call_stops_after_it_and_parses(tiny_models):
+    from desktune.data.template import ChatFormat
+    from desktune.models.load import load_tokenizer, resolve
+    from test_tools_data import FUNCTIONGEMMA_CALL, trained_and_not
+
+    tokenizer = load_tokenizer(resolve(str(tiny_models["gemma3"])))
+    tokenizer.add_special_tokens({"additional_special_tokens": [
+        f"<{edge}_function_{part}>" for part in ("declaration", "call", "response") for edge in ("start", "end")]})
+    tokenizer.chat_template = FUNCTIONGEMMA_LIKE
+    chat = ChatFormat(tokenizer, "auto", "gemma3_text")
+    assert (chat.name, chat.tool_format) == ("own", "tokenizer template")
+    assert tokenizer.convert_tokens_to_ids("<start_function_response>") in chat.stop_ids
+    messages, tools = normalise_with_tools(openai_row(), "f:1")
+    trained, untrained = trained_and_not(chat, chat.encode(messages, "f:1", tools=tools))
+    assert FUNCTIONGEMMA_CALL + "<end_function_call><start_function_response>" in trained
+    assert "Sunny and 21 degrees in Paris.<end_of_turn>" in trained and "sunny, 21 C" in untrained
+    prompt = chat.prompt_ids(messages[:1], tools)  # the model's reply to the request: the call, then the stop
+    reply = chat.encode(messages, "f:1", tools=tools).ids[len(prompt):]
+    reply = reply[:next(i for i, token in enumerate(reply) if token in chat.stop_ids)]
+    text = tokenizer.decode(reply, skip_special_tokens=False)
+    assert parse_calls(text, chat.tool_format) == ParsedReply("", [PARIS])

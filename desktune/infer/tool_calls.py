@@ -2,8 +2,8 @@
 server share.
 
 It reads what each built-in template writes (desktune/models/templates.py): FunctionGemma's markup, Hermes JSON
-in <tool_call> tags, and Llama 3.1's JSON lines; for a tokenizer's own template, the Hermes and Llama forms its
-family writes (Qwen 2.5/3, Llama 3.1). A call it cannot read (cut off by the token limit, broken JSON) is kept
+in <tool_call> tags, and Llama 3.1's JSON lines; for a tokenizer's own template, the forms those families write
+(FunctionGemma, Qwen 2.5/3, Llama 3.1). A call it cannot read (cut off by the token limit, broken JSON) is kept
 verbatim in raw_calls, never dropped: a caller shows it rather than pretending the model said nothing.
 """
 
@@ -39,9 +39,11 @@ def parse_calls(text: str, tool_format: str | None) -> ParsedReply:
     if tool_format == "llama3-json":
         return _json_lines(text)
     if tool_format == "tokenizer template":
-        hermes = _tagged(text, HERMES_START, HERMES_END, _hermes_call)
+        gemma = _tagged(text, FUNCTIONGEMMA_START, FUNCTIONGEMMA_END, _functiongemma_call)
+        hermes = _tagged(gemma.content, HERMES_START, HERMES_END, _hermes_call)
         llama = _json_lines(hermes.content)
-        return ParsedReply(llama.content, hermes.calls + llama.calls, hermes.raw_calls + llama.raw_calls)
+        return ParsedReply(llama.content, gemma.calls + hermes.calls + llama.calls,
+                           gemma.raw_calls + hermes.raw_calls + llama.raw_calls)
     return ParsedReply(text.strip())
 
 

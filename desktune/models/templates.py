@@ -174,4 +174,8 @@ EARLIER_TEMPLATES = {GEMMA_WITHOUT_TOOLS: "gemma", CHATML_WITHOUT_TOOLS: "chatml
 # The token that closes an assistant turn in each template: generation stops there and training must learn it.
 END_OF_TURN = {"gemma": "<end_of_turn>", "chatml": "<|im_end|>", "llama3": "<|eot_id|>"}
 # Every token that ends an answer in these families (besides the tokenizer's EOS): generation stops at any.
-END_TOKENS = ("<end_of_turn>", "<eos>", "<|im_end|>", "<|endoftext|>", "<|eot_id|>", "<|eom_id|>", "<|end_of_text|>")
+# FunctionGemma's own template closes a call with <start_function_response> (the app writes the result after it),
+# so where a vocabulary has that token it ends a reply too; the built-in gemma template closes calls with
+# <end_of_turn>.
+END_TOKENS = ("<end_of_turn>", "<eos>", "<|im_end|>", "<|endoftext|>", "<|eot_id|>", "<|eom_id|>", "<|end_of_text|>",
+              "<start_function_response>")
