@@ -47,14 +47,15 @@ def pack(examples: list, max_tokens: int, packing: bool = True, pad_id: int = 0)
     return [make_row(encs, pad_id) for encs in row_groups(examples, max_tokens, packing)]
 
 
-def row_groups(examples: list, max_tokens: int, packing: bool = True) -> list[list]:
-    """The examples of each row pack() makes."""
+def row_groups(items: list, max_tokens: int, packing: bool = True, sequences=lambda item: [item]) -> list[list]:
+    """The items of each row pack() makes, in order: examples, or anything whose sequences(item) share a row (the
+    two sides of a preference pair)."""
     rows, current = [], []
-    for enc in examples:
-        if current and (not packing or row_length(current + [enc]) > max_tokens):
+    for item in items:
+        if current and (not packing or row_length([s for x in current + [item] for s in sequences(x)]) > max_tokens):
             rows.append(current)
             current = []
-        current.append(enc)
+        current.append(item)
     return rows + [current] if current else rows
 
 

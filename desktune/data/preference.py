@@ -11,7 +11,7 @@ from dataclasses import dataclass
 
 from desktune.data.dataset import Dataset, length_histogram, mark_trained, refuse_mixed_formats, split_data
 from desktune.data.formats import detect, validate_messages
-from desktune.data.pack import Row, make_row, row_length
+from desktune.data.pack import Row, make_row, row_groups
 from desktune.data.sources import read_rows
 from desktune.data.template import ChatFormat, Encoded
 from desktune.errors import DataError
@@ -205,15 +205,8 @@ def _spread(values: list[int]) -> dict:
 def pack_pairs(pairs: list[Pair], max_tokens: int, packing: bool = True, pad_id: int = 0) -> list[tuple[Row, list[int]]]:
     """Rows that hold whole pairs: the chosen side of the row's k-th pair is example 2k, its rejected side 2k+1
     (attention stays inside each). Returns each row with the positions in `pairs` of the pairs it holds."""
-    rows, current = [], []
-    for i in range(len(pairs)):
-        if current and (not packing or row_length([s for k in current + [i] for s in pairs[k].sequences]) > max_tokens):
-            rows.append(_pair_row(pairs, current, pad_id))
-            current = []
-        current.append(i)
-    if current:
-        rows.append(_pair_row(pairs, current, pad_id))
-    return rows
+    groups = row_groups(list(range(len(pairs))), max_tokens, packing, sequences=lambda i: pairs[i].sequences)
+    return [_pair_row(pairs, indices, pad_id) for indices in groups]
 
 
 def _pair_row(pairs: list[Pair], indices: list[int], pad_id: int) -> tuple[Row, list[int]]:

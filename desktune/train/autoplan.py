@@ -100,9 +100,10 @@ def computed_share(examples: list, schedule: Schedule, steps: int, row_tokens: i
     side hold a shared prefix once; data/pack.py)."""
     total = computed = 0
     for step in range(min(steps, 200)):
-        sequences = [s for i in schedule.batch(step) for s in examples[i].sequences]
-        total += sum(len(s.ids) for s in sequences)
-        computed += sum(row_length(row) for row in row_groups(sequences, row_tokens, packing))
+        batch = [examples[i] for i in schedule.batch(step)]
+        total += sum(len(s.ids) for e in batch for s in e.sequences)
+        for row in row_groups(batch, row_tokens, packing, sequences=lambda e: e.sequences):
+            computed += row_length([s for e in row for s in e.sequences])
     return computed / max(total, 1)
 
 
