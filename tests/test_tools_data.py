@@ -47,6 +47,7 @@ SHAPES = {
     "bare tools": openai_row(tools=[WEATHER]),
     "tools as a JSON string": openai_row(tools=json.dumps([{"type": "function", "function": WEATHER}])),
     "arguments as an object": openai_row(arguments={"city": "Paris"}),
+    "arguments as JSON encoded twice": openai_row(arguments=json.dumps('{"city": "Paris"}')),
     "result named, not by id": openai_row(result={"role": "tool", "name": "get_weather", "content": "sunny, 21 C"}),
     "result neither named nor by id": openai_row(result={"role": "tool", "content": "sunny, 21 C"}),
     "sharegpt (LLaMA-Factory)": SHAREGPT_ROW,
@@ -156,6 +157,9 @@ BAD = {
     "arguments not JSON": (
         openai_row(arguments='{"city": Paris}'), r"\(get_weather\) arguments is not valid JSON",
         "write arguments as a JSON object"),
+    "arguments as a Python dict": (
+        openai_row(arguments="{'city': 'Paris'}"), r"\(get_weather\) arguments is not valid JSON",
+        "write them with json.dumps"),
     "arguments not an object": (
         openai_row(arguments='["Paris"]'), r"arguments are an array, not a JSON object",
         "write arguments as a JSON object"),

@@ -6,6 +6,7 @@ content may then be ""); a tool message is {"role": "tool", "name": str, "conten
 chat keeps exactly the dicts it had.
 """
 
+import ast
 import json
 import re
 
@@ -178,7 +179,7 @@ class ToolTurns:
         if isinstance(arguments, str) and not arguments.strip():  # "": no arguments, as some exports write it
             arguments = None
         if isinstance(arguments, str):
-            arguments = _json(arguments, f"{at} ({name}) arguments", ARGUMENTS_HINT)
+            arguments = _arguments(arguments, f"{at} ({name}) arguments")
         if arguments is None:
             arguments = {}
         if not isinstance(arguments, dict):
@@ -207,6 +208,26 @@ class ToolTurns:
             if found:
                 return found[0]
         return self.waiting[0] if self.waiting and not call_id and not name else None
+
+
+def _arguments(text: str, what: str) -> object:
+    """A call's arguments from their JSON text; JSON encoded twice (as some exports write it) is read through."""
+    try:
+        value = json.loads(text)
+    except json.JSONDecodeError as e:
+        hint = ("these are a Python dict's repr (single quotes, True, None): write them with json.dumps"
+                if _python_dict(text) else ARGUMENTS_HINT)
+        raise DataError(f"{what} is not valid JSON ({e.msg} at character {e.pos})", hint) from None
+    if isinstance(value, str) and value.strip().startswith("{"):
+        return _arguments(value, what)
+    return value
+
+
+def _python_dict(text: str) -> bool:
+    try:
+        return isinstance(ast.literal_eval(text.strip()), dict)
+    except (ValueError, SyntaxError, MemoryError, RecursionError):
+        return False
 
 
 def text_of(content: object) -> object:
