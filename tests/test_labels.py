@@ -52,6 +52,21 @@ def test_train_on_last_and_all(tiny_models):
     assert all(chat.encode(CONVERSATION, train_on="all").trained)
 
 
+def test_an_assistant_message_of_weight_0_is_context_not_a_target(tiny_models):
+    """OpenAI's fine-tuning format marks turns not to learn with "weight": 0."""
+    from desktune.data.formats import normalise
+    from desktune.errors import DataError
+
+    chat = chat_for(tiny_models, "qwen2")
+    weighted = [*CONVERSATION[:2], {**CONVERSATION[2], "weight": 0}, CONVERSATION[3], {**CONVERSATION[4], "weight": 1}]
+    text = trained_text(chat, chat.encode(normalise({"messages": weighted}, "f:1")))
+    assert "384,000" in text and "Blue light" not in text
+    with pytest.raises(DataError, match=r"^f:1: messages\[2\]: 'weight' is 0.5"):
+        normalise({"messages": [*CONVERSATION[:2], {**CONVERSATION[2], "weight": 0.5}]}, "f:1")
+    with pytest.raises(DataError, match="^f:1: no assistant turn to learn from"):
+        normalise({"messages": [*CONVERSATION[:2], {**CONVERSATION[2], "weight": 0}]}, "f:1")
+
+
 @pytest.mark.parametrize("arch, template", [("llama", "llama3"), ("qwen2", "chatml"), ("gemma3", "gemma")])
 def test_builtin_templates_are_chosen_by_model_type(tiny_models, arch, template):
     assert chat_for(tiny_models, arch).name == template

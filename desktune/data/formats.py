@@ -92,7 +92,7 @@ def validate_messages(messages: object, where: str, tools: list[dict] | None = N
     tool_turns = ToolTurns(tools) if tools is not None else None
     for i, m in enumerate(messages):
         if tool_turns is not None and tool_turns.owns(m):
-            clean.append(tool_turns.take(m, f"{where}: messages[{i}]"))
+            clean.append(_weighted(tool_turns.take(m, f"{where}: messages[{i}]"), m, f"{where}: messages[{i}]"))
             continue
         if not isinstance(m, dict) or "role" not in m or "content" not in m:
             raise DataError(f"{where}: messages[{i}] needs 'role' and 'content'", '{"role": "user", "content": "..."}')
@@ -102,7 +102,18 @@ def validate_messages(messages: object, where: str, tools: list[dict] | None = N
         if not isinstance(content, str) or not content.strip():
             raise DataError(f"{where}: messages[{i}] ({m['role']}) has empty or non-text content",
                             "content must be a non-empty string (or a list of text parts)")
-        clean.append({"role": m["role"], "content": content})
-    if not any(m["role"] == "assistant" for m in clean):
-        raise DataError(f"{where}: no assistant turn to learn from", "each example needs at least one assistant message")
+        clean.append(_weighted({"role": m["role"], "content": content}, m, f"{where}: messages[{i}]"))
+    if not any(m["role"] == "assistant" and m.get("weight", 1) for m in clean):
+        raise DataError(f"{where}: no assistant turn to learn from", "each example needs at least one assistant message"
+                        " (with weight 1, where the row gives weights)")
     return clean
+
+
+def _weighted(clean: dict, message: dict, at: str) -> dict:
+    """OpenAI's fine-tuning format: an assistant message with "weight": 0 is context, not a target."""
+    weight = message.get("weight")
+    if weight is None or clean["role"] != "assistant":
+        return clean
+    if weight not in (0, 1) or isinstance(weight, bool):
+        raise DataError(f"{at}: 'weight' is {weight!r}", "an assistant message's weight is 0 (do not train on it) or 1")
+    return {**clean, "weight": 0} if weight == 0 else clean

@@ -73,13 +73,13 @@ class ChatFormat:
 
     def encode(self, messages: list[dict], where: str = "", train_on: str = "assistant",
                tools: list[dict] | None = None) -> Encoded:
-        """Tokens and labels: assistant turns train (their answers and calls, each to its end of turn); tool
-        declarations and results, like the user's words, do not."""
+        """Tokens and labels: assistant turns train (their answers and calls, each to its end of turn; not those
+        of weight 0); tool declarations and results, like the user's words, do not."""
         ids = self.tokens(self.render(messages, where=where, tools=tools))
         trained = [train_on == "all"] * len(ids)
         if train_on == "all":
             return Encoded(ids, trained)
-        turns = [i for i, m in enumerate(messages) if m["role"] == "assistant"]
+        turns = [i for i, m in enumerate(messages) if m["role"] == "assistant" and m.get("weight", 1)]
         if train_on == "last":
             turns = turns[-1:]
         for i in turns:
