@@ -35,13 +35,13 @@ def main() -> None:
     from desktune.config.load import load_config
     from desktune.data.pack import row_groups, row_length
     from desktune.runs import RunDir
-    from desktune.train import loop
+    from desktune.train import setup
     from desktune.train.sft_step import sft_step
 
     with tempfile.TemporaryDirectory() as work:
         data = fixed_tools_file(Path(work))
         cfg = load_config(None, [f"data.train={data}", "data.max_length=2048", f"output={work}/run", *overrides])
-        t = loop._set_up(cfg, RunDir(Path(work) / "run"))
+        t = setup.set_up(cfg, RunDir(Path(work) / "run"))
         cfg = t.cfg  # auto values resolved
         print(f"batch {cfg.train.batch_size}, rows of at most {cfg.train.micro_batch_tokens} tokens; planned "
               f"{t.plan.seconds_per_step:.1f} s a step", flush=True)
