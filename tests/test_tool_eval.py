@@ -89,7 +89,44 @@ def test_summarize_counts_each_figure_over_its_own_turns():
     assert summarize(scores) == {
         "turns": 5, "call_turns": 3, "no_call_turns": 2, "after_result_turns": 0,
         "right_function_pct": 33.3, "exact_arguments_pct": 33.3, "calls_made": 5, "calls_parse_pct": 80.0,
-        "no_call_in_words_pct": 50.0, "after_result_in_words_pct": None}
+        "no_call_in_words_pct": 50.0, "after_result_in_words_pct": None,
+        "misses": {"a call that does not parse": 1, "another declared function": 1, "called a function": 1},
+        "arguments_missed": {"left out": {}, "added": {}, "other value": {}}}
+
+
+NAMES = {"get_weather", "set_timer"}
+
+
+@pytest.mark.parametrize("expected, reply, miss, arguments", [
+    ([PARIS], ParsedReply("It is sunny."), "answered in words", {}),
+    ([PARIS], ParsedReply("", [PARIS], ["<start_function_call>call:x{"]), "a call that does not parse", {}),
+    ([PARIS], ParsedReply("", [{"name": "check_weather", "arguments": {"city": "Paris"}}]),
+     "a function the row does not declare", {}),
+    ([PARIS], ParsedReply("", [{"name": "set_timer", "arguments": {"minutes": 5}}]), "another declared function", {}),
+    ([PARIS, ROME], ParsedReply("", [PARIS]), "another number of calls", {}),
+    ([ROME], ParsedReply("", [{"name": "get_weather", "arguments": {"city": "Rome", "days": 3, "hours": 2}}]),
+     "arguments left out", {"left out": ["get_weather.unit"], "added": ["get_weather.hours"],
+                            "other value": ["get_weather.days"]}),
+    ([PARIS, ROME], ParsedReply("", [{**ROME, "arguments": {**ROME["arguments"], "days": 1}}, PARIS]),
+     "arguments other value", {"other value": ["get_weather.days"]}),  # each call against its closest reply
+])
+def test_a_missed_call_turn_says_why(expected, reply, miss, arguments):
+    score = score_turn(expected_call(*expected), "call", reply, NAMES)
+    assert (score["miss"], score["arguments"]) == (miss, arguments)
+
+
+def test_the_misses_are_counted_and_printed_with_the_arguments():
+    from desktune.eval.tools import summary_lines
+
+    left_out = ParsedReply("", [{"name": "get_weather", "arguments": {"city": "Rome", "days": 2}}])
+    scores = [score_turn(expected_call(ROME), "call", left_out, NAMES) for _ in range(2)] + \
+        [score_turn(expected_call(PARIS), "call", ParsedReply("", [PARIS]), NAMES)]
+    tuned = summarize(scores)
+    assert tuned["misses"] == {"arguments left out": 2}
+    assert tuned["arguments_missed"]["left out"] == {"get_weather.unit": 2}
+    lines = summary_lines({"base": summarize(scores[2:]), "tuned": tuned})
+    assert "  where the tuned model missed: 2 arguments left out" in lines
+    assert "    arguments left out: get_weather.unit x2" in lines
 
 
 # --- desktune eval on a tiny Gemma 3 overfit on tool rows (test_tool_calls.tool_run) ---

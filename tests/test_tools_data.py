@@ -336,10 +336,22 @@ def test_data_check_reports_tool_use(tmp_path, tiny_models, capsys):
     report = json.loads(capsys.readouterr().out)
     assert report["tool_format"] == "functiongemma" and report["template"] == "gemma"
     assert report["tool_use"] == {"rows_with_tools": 3, "tools_per_row_mean": 1.33, "tools_per_row_max": 2,
-                                  "calls_per_example": 0.67, "assistant_turns_without_call": 3}
+                                  "calls_per_example": 0.67, "assistant_turns_without_call": 3,
+                                  "rare_arguments": {"get_weather.days": [0, 2], "get_weather.unit": [0, 2]}}
     assert main(["data", "check", str(path), model]) == 0
+    out = capsys.readouterr().out
     assert ("tools         1.33 per row (max 2) in 3 rows; 0.67 calls per example; 3 assistant turns without a call; "
-            "written as functiongemma") in capsys.readouterr().out
+            "written as functiongemma") in out
+    assert "seldom used   get_weather.days in 0 of 2 calls, get_weather.unit in 0 of 2 calls (optional" in out
+
+
+def test_an_optional_argument_in_one_call_of_five_or_more_is_not_rare():
+    from desktune.data.dataset import Example, rare_arguments
+
+    rows = [normalise_with_tools(openai_row(arguments=arguments), "f:1") for arguments in
+            ['{"city": "Rome", "days": 2}'] + ['{"city": "Paris"}'] * 4]
+    examples = [Example("f:1", messages, None, tools) for messages, tools in rows]
+    assert rare_arguments(examples) == {"get_weather.unit": [0, 5]}  # days in 1 of 5 calls is not rare
 
 
 def test_a_plain_file_reports_no_tool_format(tmp_path, tiny_models, capsys):

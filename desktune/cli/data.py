@@ -75,4 +75,12 @@ def _tool_lines(r: dict) -> list[str]:
     t = r["tool_use"]
     return [f"tools         {t['tools_per_row_mean']:g} per row (max {t['tools_per_row_max']}) "
             f"in {t['rows_with_tools']} rows; {t['calls_per_example']:g} calls per example; {t['assistant_turns_without_call']} assistant "
-            f"turns without a call; written as {r['tool_format']}"]
+            f"turns without a call; written as {r['tool_format']}"] + _rare_lines(t.get("rare_arguments") or {})
+
+
+def _rare_lines(rare: dict) -> list[str]:
+    if not rare:
+        return []
+    listed = ", ".join(f"{key} in {n} of {calls} calls" for key, (n, calls) in rare.items())
+    return [f"seldom used   {listed} (optional arguments: a tuned model learns to leave out what its examples "
+            "leave out; add rows whose requests use them)"]

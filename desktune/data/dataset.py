@@ -169,7 +169,26 @@ def _tool_use(train: list[Example], chat: ChatFormat) -> dict:
             "tools": tool_rows[0].tools,  # the first tool row's functions: what generate, chat and the UI offer
             "tool_use": {"rows_with_tools": len(tool_rows), "tools_per_row_mean": round(sum(tools) / len(tools), 2),
                          "tools_per_row_max": max(tools), "calls_per_example": round(sum(calls) / len(chats), 2),
-                         "assistant_turns_without_call": sum(1 for n in calls if n == 0)}}
+                         "assistant_turns_without_call": sum(1 for n in calls if n == 0),
+                         "rare_arguments": rare_arguments(tool_rows)}}
+
+
+RARE = 0.2  # an optional argument in fewer than 1 in 5 of its function's calls is seldom learned
+
+
+def rare_arguments(tool_rows: list[Example]) -> dict:
+    """Optional arguments the calls seldom use, as {"function.key": [calls using it, calls of the function]}: a tuned
+    model learns to leave out what its examples leave out."""
+    calls, uses = Counter(), Counter()
+    for e in tool_rows:
+        optional = {t["name"]: set(t["parameters"].get("properties") or {}) - set(t["parameters"].get("required") or [])
+                    for t in e.tools}
+        for call in (c for m in e.messages if m["role"] == "assistant" for c in m.get("tool_calls", [])):
+            calls[call["name"]] += 1
+            for key in optional.get(call["name"], ()):
+                uses[f"{call['name']}.{key}"] += key in call["arguments"]
+    return {key: [n, calls[key.split(".")[0]]] for key, n in sorted(uses.items())
+            if n < RARE * calls[key.split(".")[0]]}
 
 
 def mark_trained(tokenizer, enc: Encoded) -> str:

@@ -95,7 +95,8 @@ def _turn_limit(chat, prompt, expected, tools) -> int:
 def _reply(model, chat, test, limit):
     prompt, expected, kind, tools = test
     reply = generate(model, chat, prompt, Sampling(max_new_tokens=limit), tools=tools)
-    return reply, score_turn(expected, kind, parse_calls(reply.text, chat.tool_format))
+    declared = {tool["name"] for tool in tools or []}
+    return reply, score_turn(expected, kind, parse_calls(reply.text, chat.tool_format), declared)
 
 
 def _record(chat, test, limit, base, tuned, never_learned) -> dict:

@@ -6,6 +6,8 @@ tools), the reply is generated and parsed, and it is compared with what the row 
   arguments (order of calls and of keys aside; 2 and 2.0 equal, "2", 2 and true not);
 - "no_call": the row answers in words, no tool result before it: right when the model answers in words, no call;
 - "after_result": the row answers in words after a tool result: right the same way.
+A turn that is not right says why (its "miss"): words instead of a call, a call that does not parse, a function
+the row does not declare, another function or number of calls, or arguments left out, added or of another value.
 """
 
 from collections import Counter
@@ -50,11 +52,12 @@ def _call_key(call: dict) -> tuple:
     return call["name"], canonical(call.get("arguments") or {})
 
 
-def score_turn(expected: dict, kind: str, reply) -> dict:
-    """One held-out turn against the parsed reply (infer.tool_calls.ParsedReply)."""
+def score_turn(expected: dict, kind: str, reply, declared: set[str] | None = None) -> dict:
+    """One held-out turn against the parsed reply (infer.tool_calls.ParsedReply); declared: the row's function
+    names (None: not known, an undeclared name counts as another function)."""
     wanted = expected.get("tool_calls") or []
     called = bool(reply.calls or reply.raw_calls)
-    return {
+    score = {
         "kind": kind,
         "calls_made": len(reply.calls) + len(reply.raw_calls),
         "calls_parsed": len(reply.calls),
@@ -62,6 +65,42 @@ def score_turn(expected: dict, kind: str, reply) -> dict:
         "exact_arguments": kind == "call" and not reply.raw_calls and calls_match(wanted, reply.calls),
         "in_words": kind != "call" and not called and bool(reply.content.strip()),
     }
+    if kind == "call" and not score["exact_arguments"]:
+        score["miss"], score["arguments"] = call_miss(wanted, reply, declared)
+    elif kind != "call" and not score["in_words"]:
+        score["miss"], score["arguments"] = ("called a function" if called else "said nothing"), {}
+    return score
+
+
+def call_miss(wanted: list[dict], reply, declared: set[str] | None) -> tuple[str, dict]:
+    """Why a call turn's reply is not the expected calls: the first reason that applies, and for a reply with the
+    right functions, the arguments ("function.key") it left out, added, or gave another value."""
+    if not reply.calls and not reply.raw_calls:
+        return "answered in words", {}
+    if reply.raw_calls:
+        return "a call that does not parse", {}
+    if declared is not None and any(c["name"] not in declared for c in reply.calls):
+        return "a function the row does not declare", {}
+    if not functions_match(wanted, reply.calls):
+        return ("another number of calls" if len(wanted) != len(reply.calls) else "another declared function"), {}
+    diff = {"left out": [], "added": [], "other value": []}
+    unmatched = list(reply.calls)
+    for call in wanted:
+        got = max((c for c in unmatched if c["name"] == call["name"]), key=lambda c: _same_values(call, c))
+        unmatched.remove(got)
+        want_args, got_args = call.get("arguments") or {}, got.get("arguments") or {}
+        for key in sorted(set(want_args) | set(got_args)):
+            where = "left out" if key not in got_args else "added" if key not in want_args else \
+                "other value" if canonical(want_args[key]) != canonical(got_args[key]) else None
+            if where:
+                diff[where].append(f"{call['name']}.{key}")
+    reason = next((f"arguments {kind}" for kind, keys in diff.items() if keys), "other arguments")
+    return reason, {kind: keys for kind, keys in diff.items() if keys}
+
+
+def _same_values(a: dict, b: dict) -> int:
+    x, y = a.get("arguments") or {}, b.get("arguments") or {}
+    return sum(k in y and canonical(v) == canonical(y[k]) for k, v in x.items())
 
 
 def summarize(scores: list[dict]) -> dict:
@@ -81,6 +120,9 @@ def summarize(scores: list[dict]) -> dict:
         "no_call_in_words_pct": _pct(sum(s["in_words"] for s in by_kind["no_call"]), len(by_kind["no_call"])),
         "after_result_in_words_pct": _pct(sum(s["in_words"] for s in by_kind["after_result"]),
                                           len(by_kind["after_result"])),
+        "misses": dict(Counter(s["miss"] for s in scores if s.get("miss")).most_common()),
+        "arguments_missed": {kind: dict(Counter(key for s in scores for key in s.get("arguments", {}).get(kind, []))
+                                        .most_common()) for kind in ("left out", "added", "other value")},
     }
 
 
@@ -100,6 +142,11 @@ def summary_lines(tools: dict) -> list[str]:
     for label, key, count in rows:
         of = f"{tuned[count]} turns" if count else f"{base['calls_made']} / {tuned['calls_made']} calls made"
         lines.append(f"  {label:<40} {_shown(base[key])} -> {_shown(tuned[key])}   ({of})")
+    if tuned.get("misses"):
+        lines.append("  where the tuned model missed: " + ", ".join(f"{n} {why}" for why, n in tuned["misses"].items()))
+    for kind, keys in (tuned.get("arguments_missed") or {}).items():
+        if keys:
+            lines.append(f"    arguments {kind}: " + ", ".join(f"{key} x{n}" for key, n in list(keys.items())[:6]))
     return lines
 
 
