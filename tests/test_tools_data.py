@@ -373,3 +373,17 @@ def test_tool_rows_train_end_to_end(tiny_models, tmp_path):
     assert "data:\n" in (run / "config.yaml").read_text() and "template: gemma" in (run / "config.yaml").read_text()
     losses = [json.loads(line)["loss"] for line in (run / "metrics.jsonl").read_text().splitlines() if "loss" in line]
     assert len(losses) == 2 and all(loss == loss for loss in losses)
+
+
+def test_a_hermes_sharegpt_row_reads_as_a_plain_chat_with_results_on_the_user_side():
+    call = '<tool_call>\n{"name": "get_weather", "arguments": {"city": "Paris"}}\n</tool_call>'
+    row = {"conversations": [
+        {"from": "system", "value": "You may call these tools: <tools>[...]</tools>"},
+        {"from": "human", "value": "Weather in Paris and Rome?"},
+        {"from": "gpt", "value": call + "\n" + call.replace("Paris", "Rome")},
+        {"from": "tool", "value": "<tool_response>sunny</tool_response>"},
+        {"from": "tool", "value": "<tool_response>rain</tool_response>"},
+        {"from": "gpt", "value": "Sunny in Paris, rain in Rome."}]}
+    messages, tools = normalise_with_tools(row, "hermes.jsonl:1")
+    assert tools is None and [m["role"] for m in messages] == ["system", "user", "assistant", "user", "assistant"]
+    assert messages[3]["content"] == "<tool_response>sunny</tool_response>\n<tool_response>rain</tool_response>"

@@ -5,7 +5,10 @@ from desktune.data.tools import (SHAREGPT_TOOL_TURNS, ToolTurns, current_turns, 
 from desktune.errors import DataError
 
 ROLES = {"system", "user", "assistant"}
-SHAREGPT_ROLES = {"human": "user", "user": "user", "gpt": "assistant", "assistant": "assistant", "system": "system"}
+# "tool": Hermes function-calling sets write calls as <tool_call> text and bring each result back as a "tool"
+# turn of <tool_response> text: the user side of a plain chat (results in a row joined into one turn).
+SHAREGPT_ROLES = {"human": "user", "user": "user", "gpt": "assistant", "assistant": "assistant", "system": "system",
+                  "tool": "user"}
 
 
 def detect(row: object) -> str:
@@ -80,7 +83,11 @@ def _sharegpt(row: dict, where: str) -> list[dict]:
         if not isinstance(turn, dict) or turn.get("from") not in SHAREGPT_ROLES:
             raise DataError(f"{where}: conversations[{i}] has no known 'from'",
                             f"use one of {sorted(SHAREGPT_ROLES) + list(SHAREGPT_TOOL_TURNS)}")
-        out.append({"role": SHAREGPT_ROLES[turn["from"]], "content": turn.get("value")})
+        value = turn.get("value")
+        if turn["from"] == "tool" and i and turns[i - 1].get("from") == "tool" and isinstance(value, str):
+            out[-1] = {**out[-1], "content": f"{out[-1]['content']}\n{value}"}
+            continue
+        out.append({"role": SHAREGPT_ROLES[turn["from"]], "content": value})
     return out
 
 
