@@ -179,16 +179,15 @@ RARE = 0.2  # an optional argument in fewer than 1 in 5 of its function's calls 
 def rare_arguments(tool_rows: list[Example]) -> dict:
     """Optional arguments the calls seldom use, as {"function.key": [calls using it, calls of the function]}: a tuned
     model learns to leave out what its examples leave out."""
-    calls, uses = Counter(), Counter()
+    calls, uses = Counter(), Counter()  # uses by (function, argument): a function's name may hold dots
     for e in tool_rows:
         optional = {t["name"]: set(t["parameters"].get("properties") or {}) - set(t["parameters"].get("required") or [])
                     for t in e.tools}
         for call in (c for m in e.messages if m["role"] == "assistant" for c in m.get("tool_calls", [])):
             calls[call["name"]] += 1
             for key in optional.get(call["name"], ()):
-                uses[f"{call['name']}.{key}"] += key in call["arguments"]
-    return {key: [n, calls[key.split(".")[0]]] for key, n in sorted(uses.items())
-            if n < RARE * calls[key.split(".")[0]]}
+                uses[call["name"], key] += key in call["arguments"]
+    return {f"{name}.{key}": [n, calls[name]] for (name, key), n in sorted(uses.items()) if n < RARE * calls[name]}
 
 
 def mark_trained(tokenizer, enc: Encoded) -> str:
