@@ -232,3 +232,13 @@ def test_data_check_reads_the_file_as_training_would(tmp_path, tiny_models, caps
     assert report["examples"] == report["train_examples"] == 10 and report["eval_examples"] == 0  # nothing held out
     assert main(["data", "check", str(path), "data.max_length=0", model]) == 2
     assert "error: data.max_length=0 must be positive" in capsys.readouterr().err  # training's own refusal
+
+
+def test_data_check_on_a_config_checks_its_data_with_its_model(tmp_path, tiny_models, capsys):
+    (tmp_path / "data").mkdir()
+    write_jsonl(tmp_path / "data" / "d.jsonl", [FORMATS["messages"](q, a) for q, a in CONVERSATIONS])
+    config = tmp_path / "run.yaml"
+    config.write_text(f"model: {tiny_models['gemma3']}\ndata:\n  train: data/d.jsonl\n  max_length: 64\n")
+    assert main(["data", "check", str(config), "--json"]) == 0
+    report = json.loads(capsys.readouterr().out)
+    assert report["file"].endswith("d.jsonl") and report["examples"] == 2  # not the YAML read as a text document

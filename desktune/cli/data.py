@@ -1,4 +1,4 @@
-"""desktune data check FILE [--model REF] [--json] [--skip-invalid] [key=value ...]"""
+"""desktune data check FILE|CONFIG [--model REF] [--json] [--skip-invalid] [key=value ...]"""
 
 import argparse
 import json
@@ -12,13 +12,15 @@ def run(argv: list[str]) -> int:
     parser = argparse.ArgumentParser(prog="desktune data", description="Check a data file before training on it.")
     sub = parser.add_subparsers(dest="action", required=True)
     check = sub.add_parser("check", help="format, counts, lengths, truncation, trained tokens, problems")
-    check.add_argument("file", help="data file, folder, glob or hf:org/name[:split]")
+    check.add_argument("file", help="data file, folder, glob or hf:org/name[:split]; or a config (.yaml): its data.train")
     check.add_argument("overrides", nargs="*", metavar="data.key=value")
     check.add_argument("--model", default=None, help="tokenizer and template to use (default: the config's model)")
     check.add_argument("--json", action="store_true", help="print the report as JSON")
     check.add_argument("--skip-invalid", action="store_true", help="report bad rows but do not fail on them")
     args = parser.parse_args(argv)
-    cfg = load_config(None, args.overrides)
+    from_config = args.file.endswith((".yaml", ".yml"))  # the data a config trains on, with its model and keys
+    cfg = load_config(args.file if from_config else None, args.overrides)
+    data_file = cfg.data.train if from_config else args.file
 
     from desktune.data.dataset import prepare_data
     from desktune.data.preference import holds_pairs
@@ -27,8 +29,8 @@ def run(argv: list[str]) -> int:
 
     source = resolve(args.model or cfg.model)
     # the file as training would read it, all of it (nothing held out), every problem collected, then decided on
-    cfg.data = replace(cfg.data, train=args.file, eval="0", skip_invalid=True)
-    if cfg.train.objective == "sft" and holds_pairs(args.file, cfg.data.text_split):
+    cfg.data = replace(cfg.data, train=data_file, eval="0", skip_invalid=True)
+    if cfg.train.objective == "sft" and holds_pairs(data_file, cfg.data.text_split):
         cfg.train.objective = "dpo"  # checked as pairs, as dpo and orpo read them
     chat, data = prepare_data(cfg, load_tokenizer(source), load_model_config(source).model_type)
     report = data.stats
