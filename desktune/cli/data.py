@@ -12,7 +12,8 @@ def run(argv: list[str]) -> int:
     parser = argparse.ArgumentParser(prog="desktune data", description="Check a data file before training on it.")
     sub = parser.add_subparsers(dest="action", required=True)
     check = sub.add_parser("check", help="format, counts, lengths, truncation, trained tokens, problems")
-    check.add_argument("file", help="data file, folder, glob or hf:org/name[:split]; or a config (.yaml): its data.train")
+    check.add_argument("file",
+                       help="data file, folder, glob or hf:org/name[:split]; or a config (.yaml): its data.train")
     check.add_argument("overrides", nargs="*", metavar="data.key=value")
     check.add_argument("--model", default=None, help="tokenizer and template to use (default: the config's model)")
     check.add_argument("--json", action="store_true", help="print the report as JSON")

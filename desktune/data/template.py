@@ -84,7 +84,9 @@ class ChatFormat:
             turns = turns[-1:]
         for i in turns:
             start = self._checked_prefix(messages[:i], ids, where, True, tools)
-            end = self._checked_prefix(messages[: i + 1], ids, where, False, tools)
+            # the last turn ends where the whole rendering does: one render of the declarations fewer a row
+            last = i + 1 == len(messages)
+            end = len(ids) if last else self._checked_prefix(messages[: i + 1], ids, where, False, tools)
             trained[start:end] = [True] * (end - start)
         return Encoded(ids, trained)
 
