@@ -89,9 +89,9 @@ def test_the_auto_lr_follows_the_answer_length_and_a_requested_one_is_kept():
     from desktune.config import load_config
     from desktune.train.optim import choose_lr
 
-    def chosen(answer_tokens, *overrides):
+    def chosen(answer_tokens, *overrides, tools=False):
         cfg = load_config(None, list(overrides))
-        why = choose_lr(cfg, answer_tokens)
+        why = choose_lr(cfg, answer_tokens, tools)
         return cfg.train.lr, why
 
     assert chosen(30)[0] == 1e-4  # short answers forget less at the lower rate
@@ -103,3 +103,6 @@ def test_the_auto_lr_follows_the_answer_length_and_a_requested_one_is_kept():
     assert lr == 1e-4 and "orpo learns the chosen answers as SFT does" in why
     assert chosen(30, "method=full") == (2e-5, "auto: every weight moves, so 10x gentler than an adapter")
     assert chosen(30, "train.lr=3e-4") == (3e-4, "requested")
+    assert chosen(42, tools=True)[0] == 5e-5  # tool rows: calls learned for less forgetting
+    assert chosen(42, "method=full", tools=True)[0] == 2e-5
+    assert chosen(42, "train.lr=3e-4", tools=True) == (3e-4, "requested")

@@ -85,6 +85,22 @@ def test_a_small_set_takes_smaller_steps_to_get_enough_of_them():
     assert batch_size(TrainConfig(epochs=2, max_steps=20), 54)[0] == 8
 
 
+def test_tool_rows_train_in_smaller_steps_for_a_4th_epoch():
+    from desktune.config.schema import TrainConfig
+    from desktune.data.dataset import Example
+    from desktune.train.autoplan import batch_size, epochs, tool_rows
+
+    assert epochs(TrainConfig(), tools=False) == (3.0, "auto")
+    assert epochs(TrainConfig(), tools=True)[0] == 4.0
+    assert epochs(TrainConfig(epochs=2), tools=True) == (2.0, "requested")
+    assert batch_size(TrainConfig(), 216, tools=True)[0] == 4  # the bundled tool set: 216 steps of 4
+    assert batch_size(TrainConfig(), 30, tools=True)[0] == 2  # small sets still take their 48 steps
+    assert batch_size(TrainConfig(), 216, tools=False)[0] == 8
+    row = lambda tools: Example("f:1", [], None, tools)  # noqa: E731
+    assert tool_rows([row([{"name": "f"}])] * 2 + [row(None)])
+    assert not tool_rows([row([{"name": "f"}])] + [row(None)])  # half is not most
+
+
 def test_train_writes_the_plan_beside_the_measurement(tiny_models, tmp_path):
     data = write_jsonl(tmp_path / "d.jsonl", example_rows(20))
     run = tmp_path / "run"

@@ -53,10 +53,10 @@ class TrainConfig:
     objective: str = opt("sft", "what training optimises: sft (learn the answers), dpo (prefer the chosen answer "
                          "over the rejected one, against the starting model as a frozen reference), orpo (learn "
                          "the chosen answer and prefer it, no reference)", ("sft", "dpo", "orpo"))
-    epochs: float = opt(3.0, "passes over the training data")
+    epochs: float = opt(0.0, "passes over the training data (0: auto: 3, or 4 where most rows declare tools)")
     max_steps: int = opt(0, "stop after this many optimizer steps (0: use epochs)")
-    batch_size: int = opt(0, "examples per optimizer step (0: auto: 8, fewer on a small set so that training "
-                          "takes at least 48 optimizer steps, never below 2)")
+    batch_size: int = opt(0, "examples per optimizer step (0: auto: 8, 4 where most rows declare tools, fewer on "
+                          "a small set so that training takes at least 48 optimizer steps, never below 2)")
     micro_batch_tokens: int = opt(0, "tokens per forward pass; steps accumulate gradients over these "
                                   "(0: auto, chosen by the planner for this device)")
     gradient_checkpointing: str = opt("auto", "recompute decoder layers in backward to save memory "
@@ -66,7 +66,8 @@ class TrainConfig:
     fsdp: bool = opt(False, "launched as several processes, method=full: shard weights, gradients and optimizer "
                      "state across them (torch FSDP2) instead of a whole copy on each")
     lr: float = opt(0.0, "peak learning rate (0: auto: an adapter 1e-4 for short answers up to 2e-4 for long ones, "
-                    "2e-5 for a full fine-tune; orpo the same; dpo lower, 2e-5 and 1e-6)")
+                    "5e-5 where most rows declare tools, 2e-5 for a full fine-tune; orpo the same; dpo lower, "
+                    "2e-5 and 1e-6)")
     warmup: float = opt(0.05, "fraction of steps spent warming the learning rate up")
     min_lr_ratio: float = opt(0.1, "final learning rate as a fraction of the peak (cosine decay)")
     weight_decay: float = opt(0.0, "AdamW weight decay")

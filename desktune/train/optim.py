@@ -5,8 +5,8 @@ import math
 
 import torch
 
-# an adapter's auto lr for short answers, up to twice that for long ones (see choose_lr)
-ADAPTER_LR, FULL_LR, SHORT_ANSWER = 1e-4, 2e-5, 40
+# an adapter's auto lr for short answers, up to twice that for long ones (see choose_lr); for tool rows half
+ADAPTER_LR, FULL_LR, SHORT_ANSWER, TOOL_LR = 1e-4, 2e-5, 40, 5e-5
 # dpo with an adapter: 5x below SFT's. Measured on the built-in (benchmarks/README.md, captain set after the bundled
 # SFT run): at 5e-6 (TRL's 20x ratio, the alignment-handbook's QLoRA DPO rate) the pairs separated at once but the
 # greedy answers barely moved (trait 19/27, as with dpo.nll 1.0: 17/27); at 2e-5 23/27, neutral text -4.6%.
@@ -30,9 +30,9 @@ def make_optimizer(params, lr: float, weight_decay: float, device, fused: bool =
     return torch.optim.AdamW(params, lr=lr, weight_decay=weight_decay, betas=(0.9, 0.999), fused=fused or None)
 
 
-def choose_lr(cfg, answer_tokens: float) -> str:
+def choose_lr(cfg, answer_tokens: float, tools: bool = False) -> str:
     """Sets cfg.train.lr when it is auto (0); returns why it has its value. answer_tokens: trained tokens per
-    training example (a pair's: its chosen answer's)."""
+    training example (a pair's: its chosen answer's); tools: most rows declare tools."""
     if cfg.train.lr:
         return "requested"
     if cfg.train.objective == "dpo":
@@ -40,21 +40,25 @@ def choose_lr(cfg, answer_tokens: float) -> str:
         if cfg.method == "full":
             return "auto: dpo moves an already good model by small steps (TRL's DPO default for a full fine-tune)"
         return "auto: dpo moves an already good model by small steps, 5x below an adapter's SFT rate"
-    why = _sft_lr(cfg, answer_tokens)
+    why = _sft_lr(cfg, answer_tokens, tools)
     if cfg.train.objective == "orpo":  # its loss is SFT's on the chosen answers plus a small odds-ratio term
         why += "; orpo learns the chosen answers as SFT does, at SFT's rate"
     return why
 
 
-def _sft_lr(cfg, answer_tokens: float) -> str:
+def _sft_lr(cfg, answer_tokens: float, tools: bool) -> str:
     if cfg.method == "full":
         cfg.train.lr = FULL_LR
         return "auto: every weight moves, so 10x gentler than an adapter"
+    # Tool rows (~42 trained tokens each) forget neutral text as fast as they learn their calls: at the same
+    # held-out loss ~0.6 the bundled tool set cost +0.6% at 5e-5, +2.1% at 1e-4, ~+5% at 2e-4 (benchmarks/README.md);
+    # the lower rate spends the budget on a 4th epoch instead (autoplan.TOOL_EPOCHS)
+    if tools:
+        cfg.train.lr = TOOL_LR
+        return "auto: tool rows, an adapter at half its chat rate: calls learned for less forgetting"
     # Measured on the built-in (benchmarks/README.md): short answers learn their form at 1e-4 and forget more
     # at 2e-4 (the bundled example's neutral perplexity +5% against +24%; 30-token pet-shop answers +15% at 2e-4),
     # while 170-token answers need 2e-4 to learn theirs (8 of 16 ended at 1e-4, 16 of 16 at 2e-4)
-    # Tool rows too (~42 trained tokens each): at 2e-4 the bundled tool set's neutral perplexity passed +10% by step
-    # 40 and the forgetting guard kept step 30 (held-out loss 0.42), against 0.33 after all 81 steps at 1e-4 (+6.4%)
     scale = min(2.0, max(1.0, (answer_tokens / SHORT_ANSWER) ** 0.5))
     cfg.train.lr = float(f"{ADAPTER_LR * scale:.2g}")
     return (f"auto: an adapter, {ADAPTER_LR:g} for short answers, up to twice that for long ones "

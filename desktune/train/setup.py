@@ -24,7 +24,7 @@ from desktune.models.methods import check_method, prepare, quantization_kwargs
 from desktune.models.untrained import tokens_to_train
 from desktune.models.vocab import add_new_tokens, match_vocabulary
 from desktune.report.progress import Silent
-from desktune.train.autoplan import batch_size, make_plan
+from desktune.train.autoplan import batch_size, epochs, make_plan, tool_rows
 from desktune.train.distributed import check_launch, shard, use_fsdp
 from desktune.train.forward import RowLoss, SequenceLogps
 from desktune.train.init_from import init_adapter, tokenizer_of
@@ -102,12 +102,14 @@ def set_up(cfg, run) -> Training:
                                                    (s.ids for e in data.train for s in e.sequences), chat.end_of_turn)
     else:  # a loaded adapter cannot grow trained token rows; it keeps those it has
         token_ids, untrained, untrained_why = [], [], f"as the init_from adapter has them ({init})"
-    cfg.train.batch_size, batch_why = batch_size(cfg.train, len(data.train))
+    tools = cfg.train.objective == "sft" and tool_rows(data.train)
+    cfg.train.batch_size, batch_why = batch_size(cfg.train, len(data.train), tools)
+    cfg.train.epochs, epochs_why = epochs(cfg.train, tools)
     plan = make_plan(cfg, model.config, data.train, facts, precision, accelerator.num_processes)
     # trained tokens per example; a pair's are its chosen answer's (what ORPO learns as SFT does)
     pairs = data.stats.get("pairs")
     lr_why = choose_lr(cfg, pairs["chosen_tokens"]["mean"] if pairs else
-                       data.stats["trained_tokens"] / max(len(data.train), 1))
+                       data.stats["trained_tokens"] / max(len(data.train), 1), tools)
     # the planner's decisions replace the auto values, so the resolved config (and eval, resume) use them
     cfg.train.micro_batch_tokens = plan.row_tokens
     cfg.train.gradient_checkpointing = "on" if plan.checkpointing else "off"
@@ -131,6 +133,7 @@ def set_up(cfg, run) -> Training:
                  "template": chat.name, "untrained_tokens": untrained_why, "lr": f"{cfg.train.lr:g} ({lr_why})",
                  "batch_size": f"{cfg.train.batch_size} ({batch_why})",
                  "steps": f"{total} ({schedule.per_epoch} per epoch, {len(data.train)} examples)",
+                 "epochs": f"{cfg.train.epochs:g} ({epochs_why})",
                  "micro_batch_tokens": plan.row_tokens_why, "gradient_checkpointing": plan.checkpointing_why,
                  "forgetting_guard": _guard_text(cfg, guarded)}
     meta = {"config": _resolved_config(cfg, run, precision, chat.name), "data_fingerprint": _fingerprint(data)}
