@@ -88,7 +88,8 @@ def test_a_small_set_takes_smaller_steps_to_get_enough_of_them():
 def test_tool_rows_train_in_smaller_steps_for_a_4th_epoch():
     from desktune.config.schema import TrainConfig
     from desktune.data.dataset import Example
-    from desktune.train.autoplan import batch_size, epochs, tool_rows
+    from desktune.config import load_config
+    from desktune.train.autoplan import batch_size, epochs, tool_schedule
 
     assert epochs(TrainConfig(), tools=False) == (3.0, "auto")
     assert epochs(TrainConfig(), tools=True)[0] == 4.0
@@ -97,8 +98,9 @@ def test_tool_rows_train_in_smaller_steps_for_a_4th_epoch():
     assert batch_size(TrainConfig(), 30, tools=True)[0] == 2  # small sets still take their 48 steps
     assert batch_size(TrainConfig(), 216, tools=False)[0] == 8
     row = lambda tools: Example("f:1", [], None, tools)  # noqa: E731
-    assert tool_rows([row([{"name": "f"}])] * 2 + [row(None)])
-    assert not tool_rows([row([{"name": "f"}])] + [row(None)])  # half is not most
+    most, half = [row([{"name": "f"}])] * 2 + [row(None)], [row([{"name": "f"}]), row(None)]
+    assert tool_schedule(load_config(), most) and not tool_schedule(load_config(), half)
+    assert not tool_schedule(load_config(None, ["method=full"]), most)  # measured on adapters only
 
 
 def test_train_writes_the_plan_beside_the_measurement(tiny_models, tmp_path):

@@ -103,7 +103,7 @@ def _prepare(cfg, args, work: Path, source) -> tuple:
     from desktune.hardware.precision import choose_precision
     from desktune.hardware.probe import matmul_gflops
     from desktune.models.load import load_model_config, load_tokenizer
-    from desktune.train.autoplan import batch_size, tool_rows
+    from desktune.train.autoplan import batch_size, tool_schedule
 
     chat, data = prepare_data(cfg, load_tokenizer(source), load_model_config(source).model_type)
     if not data.eval:
@@ -118,7 +118,7 @@ def _prepare(cfg, args, work: Path, source) -> tuple:
     peak = matmul_gflops(facts.kind, choose_precision("auto", facts)[0], seconds=2.0)
     examples = min(args.examples, len(data.train))
     # one epoch is timed, at the batch a real training of these examples would take (auto: over all its epochs)
-    batch, _ = batch_size(cfg.train, examples, cfg.train.objective == "sft" and tool_rows(data.train))
+    batch, _ = batch_size(cfg.train, examples, tool_schedule(cfg, data.train))
     what = "examples" if cfg.train.objective == "sft" else "pairs"
     print(f"{examples} of {len(data.train)} training {what} at batch {batch}, {len(data.eval)} held out; "
           f"matmul peak here {peak:.0f} GFLOP/s", flush=True)

@@ -53,9 +53,10 @@ class TrainConfig:
     objective: str = opt("sft", "what training optimises: sft (learn the answers), dpo (prefer the chosen answer "
                          "over the rejected one, against the starting model as a frozen reference), orpo (learn "
                          "the chosen answer and prefer it, no reference)", ("sft", "dpo", "orpo"))
-    epochs: float = opt(0.0, "passes over the training data (0: auto: 3, or 4 where most rows declare tools)")
+    epochs: float = opt(0.0, "passes over the training data (0: auto: 3, or 4 for an adapter where most rows "
+                        "declare tools)")
     max_steps: int = opt(0, "stop after this many optimizer steps (0: use epochs)")
-    batch_size: int = opt(0, "examples per optimizer step (0: auto: 8, 4 where most rows declare tools, fewer on "
+    batch_size: int = opt(0, "examples per optimizer step (0: auto: 8, 4 for those tool rows, fewer on "
                           "a small set so that training takes at least 48 optimizer steps, never below 2)")
     micro_batch_tokens: int = opt(0, "tokens per forward pass; steps accumulate gradients over these "
                                   "(0: auto, chosen by the planner for this device)")

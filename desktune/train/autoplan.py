@@ -39,7 +39,7 @@ def make_plan(cfg, model_config, train_examples: list, facts, precision: str, pr
     device = device or this_device(facts, precision)
     lengths = [sum(len(s.ids) for s in e.sequences) for e in train_examples] or [1]
     trained = sum(sum(s.trained) for e in train_examples for s in e.sequences)
-    tools = cfg.train.objective == "sft" and tool_rows(train_examples)
+    tools = tool_schedule(cfg, train_examples)
     batch, _ = batch_size(cfg.train, len(lengths), tools)
     schedule = Schedule(len(lengths), batch, cfg.train.seed)
     steps = schedule.total(epochs(cfg.train, tools)[0], cfg.train.max_steps)
@@ -89,9 +89,10 @@ def longer_shared_rows(best: tuple[Plan, Job], fit_rows, share) -> tuple[Plan, J
     return best
 
 
-def tool_rows(examples: list) -> bool:
-    """Most examples declare tools: a tool-calling set, which trains on its own schedule."""
-    return 2 * sum(1 for e in examples if getattr(e, "tools", None) is not None) > len(examples)
+def tool_schedule(cfg, examples: list) -> bool:
+    """An adapter learning calls (SFT, most examples declare tools): it trains on the tool schedule."""
+    declare = sum(1 for e in examples if getattr(e, "tools", None) is not None)
+    return cfg.method != "full" and cfg.train.objective == "sft" and 2 * declare > len(examples)
 
 
 def epochs(train, tools: bool = False) -> tuple[float, str]:

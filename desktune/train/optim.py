@@ -32,7 +32,8 @@ def make_optimizer(params, lr: float, weight_decay: float, device, fused: bool =
 
 def choose_lr(cfg, answer_tokens: float, tools: bool = False) -> str:
     """Sets cfg.train.lr when it is auto (0); returns why it has its value. answer_tokens: trained tokens per
-    training example (a pair's: its chosen answer's); tools: most rows declare tools."""
+    training example (a pair's: its chosen answer's); tools: an adapter on the tool schedule
+    (autoplan.tool_schedule)."""
     if cfg.train.lr:
         return "requested"
     if cfg.train.objective == "dpo":

@@ -24,7 +24,7 @@ from desktune.models.methods import check_method, prepare, quantization_kwargs
 from desktune.models.untrained import tokens_to_train
 from desktune.models.vocab import add_new_tokens, match_vocabulary
 from desktune.report.progress import Silent
-from desktune.train.autoplan import batch_size, epochs, make_plan, tool_rows
+from desktune.train.autoplan import batch_size, epochs, make_plan, tool_schedule
 from desktune.train.distributed import check_launch, shard, use_fsdp
 from desktune.train.forward import RowLoss, SequenceLogps
 from desktune.train.init_from import init_adapter, tokenizer_of
@@ -102,7 +102,7 @@ def set_up(cfg, run) -> Training:
                                                    (s.ids for e in data.train for s in e.sequences), chat.end_of_turn)
     else:  # a loaded adapter cannot grow trained token rows; it keeps those it has
         token_ids, untrained, untrained_why = [], [], f"as the init_from adapter has them ({init})"
-    tools = cfg.train.objective == "sft" and tool_rows(data.train)
+    tools = tool_schedule(cfg, data.train)
     cfg.train.batch_size, batch_why = batch_size(cfg.train, len(data.train), tools)
     cfg.train.epochs, epochs_why = epochs(cfg.train, tools)
     plan = make_plan(cfg, model.config, data.train, facts, precision, accelerator.num_processes)
