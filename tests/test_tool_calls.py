@@ -289,3 +289,16 @@ def test_functiongemma_s_own_template_trains_its_call_stops_after_it_and_parses(
     reply = reply[:next(i for i, token in enumerate(reply) if token in chat.stop_ids)]
     text = tokenizer.decode(reply, skip_special_tokens=False)
     assert parse_calls(text, chat.tool_format) == ParsedReply("", [PARIS])
+
+
+def test_the_answers_shown_after_training_are_given_the_rows_tools(tool_run):
+    from desktune.infer.generate import load_run
+    from desktune.infer.samples import quick_look, side_by_side
+    from desktune.runs import RunDir
+
+    model, chat = load_run(RunDir(tool_run))
+    base = RunDir(tool_run).read_config()["model"]
+    call_turn = [[{"role": "user", "content": "Weather in Paris?"}, {"role": "assistant", "content": FG_CALL}]]
+    tools = [[WEATHER]]  # as Example.tools holds them
+    assert side_by_side(model, chat, call_turn, base, 64, tools)[0]["tuned"] == FG_CALL
+    assert quick_look(model, chat, call_turn, 64, tools).endswith(FG_CALL)

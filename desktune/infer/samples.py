@@ -35,21 +35,21 @@ def _eval_mode(model):
 
 
 def side_by_side(model, chat, conversations: list[list[dict]], base_ref: str | None,
-                 max_new_tokens: int = 0) -> list[dict]:
+                 max_new_tokens: int = 0, tools: list | None = None) -> list[dict]:
     """Greedy answers of the base model and the tuned one, per held-out prompt (0 tokens: answer_limit).
-    base_ref: the model it was tuned from (see base_model)."""
+    base_ref: the model it was tuned from (see base_model); tools: each conversation's functions (or None)."""
     max_new_tokens = max_new_tokens or answer_limit(chat.tokenizer, conversations)
     sampling = Sampling(max_new_tokens=max_new_tokens)
-    prompts = [prompt_of(m) for m in conversations]
+    prompts = list(zip([prompt_of(m) for m in conversations], tools or [None] * len(conversations)))
     with _eval_mode(model):
         with base_model(model, base_ref):
-            base = [generate(model, chat, p, sampling) for p in prompts]
-        tuned = [generate(model, chat, p, sampling) for p in prompts]
+            base = [generate(model, chat, p, sampling, tools=f) for p, f in prompts]
+        tuned = [generate(model, chat, p, sampling, tools=f) for p, f in prompts]
         never_learned = untrained_in_answer(model, {i for t in tuned for i in t.ids})
     return [{"prompt": p[-1]["content"], "base": b.text, "tuned": t.text, "base_finished": b.finished,
              "tuned_finished": t.finished, "max_new_tokens": max_new_tokens,
              "tuned_untrained_tokens": chat.tokenizer.convert_ids_to_tokens(sorted(set(t.ids) & set(never_learned)))}
-            for p, b, t in zip(prompts, base, tuned)]
+            for (p, _), b, t in zip(prompts, base, tuned)]
 
 
 def write_samples(path, records: list[dict]) -> None:
@@ -70,18 +70,20 @@ def samples_text(records: list[dict]) -> str:
 
 
 def compare_samples(model, chat, conversations: list[list[dict]], base_ref: str | None, path,
-                    max_new_tokens: int = 0) -> str:
-    records = side_by_side(model, chat, conversations, base_ref, max_new_tokens)
+                    max_new_tokens: int = 0, tools: list | None = None) -> str:
+    records = side_by_side(model, chat, conversations, base_ref, max_new_tokens, tools)
     write_samples(path, records)
     return samples_text(records)
 
 
-def quick_look(model, chat, conversations: list[list[dict]], max_new_tokens: int = 48) -> str:
-    """What the model answers right now to a few fixed prompts (shown at each evaluation)."""
+def quick_look(model, chat, conversations: list[list[dict]], max_new_tokens: int = 48,
+               tools: list | None = None) -> str:
+    """What the model answers right now to a few fixed prompts (shown at each evaluation); tools as side_by_side."""
     sampling = Sampling(max_new_tokens=max_new_tokens)
     with _eval_mode(model):
         return "\n".join(f"  > {prompt_of(m)[-1]['content']}  ->  "
-                         f"{_short(generate(model, chat, prompt_of(m), sampling).text, 120)}" for m in conversations)
+                         f"{_short(generate(model, chat, prompt_of(m), sampling, tools=f).text, 120)}"
+                         for m, f in zip(conversations, tools or [None] * len(conversations)))
 
 
 def _short(text: str, limit: int = 200) -> str:

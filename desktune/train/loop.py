@@ -96,7 +96,7 @@ def _start(t: Training) -> None:
 def _run_steps(t: Training) -> None:
     """Optimizer steps until the last one or an early stop; Ctrl-C writes a checkpoint, then stops."""
     # generating runs on the main process alone, which sharded weights do not allow
-    looks = [e.messages for e in t.data.eval if e.messages and not t.sharded][: t.cfg.train.eval_samples]
+    looks = [e for e in t.data.eval if e.messages and not t.sharded][: t.cfg.train.eval_samples]
     with ctrl_c_finishes_the_step() as interrupted:
         while t.state.step < t.total and not t.state.stop_reason:
             record = _step(t)
@@ -158,7 +158,7 @@ def _evaluate(t: Training, record: dict, looks: list) -> None:
         t.report.step(record)
     if t.main and looks and "eval_loss" in record:
         with t.accelerator.autocast():
-            t.report.say(quick_look(t.model, t.chat, looks))
+            t.report.say(quick_look(t.model, t.chat, [e.messages for e in looks], tools=[e.tools for e in looks]))
 
 
 def _forgetting_within_budget(t: Training, record: dict) -> bool:
@@ -207,8 +207,9 @@ def _wrap_up(t: Training, samples: int, started: float) -> dict:
                      f"run `desktune eval {run.path}` for them")
     if samples and not t.sharded and any(e.messages for e in t.data.eval):
         with t.accelerator.autocast():
-            chats = [e.messages for e in t.data.eval if e.messages][:samples]
-            t.report.say(compare_samples(t.model, t.chat, chats, cfg.model, run.samples))
+            shown = [e for e in t.data.eval if e.messages][:samples]  # a tool row's prompt holds its functions
+            t.report.say(compare_samples(t.model, t.chat, [e.messages for e in shown], cfg.model, run.samples,
+                                         tools=[e.tools for e in shown]))
     t.report.close()
     return summary
 
