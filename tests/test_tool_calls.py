@@ -163,6 +163,23 @@ def test_a_call_cut_off_by_the_token_limit_is_printed_unparsed(tool_run, tools_f
     assert capsys.readouterr().out == f"call (unparsed) {out['text']}\n"
 
 
+def test_a_strict_call_keeps_to_the_declared_values_and_gives_every_required_argument(tool_run, tmp_path, capsys):
+    """The tuned model calls for Paris. Declared with only Oslo or Rome allowed and days required, its call takes an
+    allowed city and gives days before it closes, and parses; --no-strict-calls lets it write what it learned."""
+    parameters = WEATHER["parameters"]
+    narrow = {**WEATHER, "parameters": {**parameters, "required": ["city", "days"], "properties": {
+        **parameters["properties"], "city": {"type": "string", "enum": ["Oslo", "Rome"]}}}}
+    path = tmp_path / "narrow.json"
+    path.write_text(json.dumps([narrow]))
+    free = generate_json(tool_run, path, capsys, "--no-strict-calls")
+    assert free["text"] == FG_CALL and free["tool_calls"][0]["function"]["arguments"] == '{"city": "Paris"}'
+    strict = generate_json(tool_run, path, capsys)
+    [call] = strict["tool_calls"]
+    arguments = json.loads(call["function"]["arguments"])
+    assert call["function"]["name"] == "get_weather" and arguments["city"] in ("Oslo", "Rome"), strict["text"]
+    assert isinstance(arguments["days"], int) and strict["finished"] and strict["unparsed_calls"] == []
+
+
 BAD_TOOLS_FILES = {
     "missing": (None, "no such file"),
     "bad JSON": ('[{"name": "get_weather"', "is not valid JSON (Expecting ',' delimiter at line 1 column 24)"),

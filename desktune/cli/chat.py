@@ -3,6 +3,7 @@
 import argparse
 import contextlib
 
+from desktune.cli.generate import add_strict_calls_flag
 from desktune.errors import RunError
 from desktune.runs import RunDir
 
@@ -78,6 +79,7 @@ def run(argv: list[str]) -> int:
     parser.add_argument("--top-p", type=float, default=0.9)
     parser.add_argument("--repetition-penalty", type=float, default=1.1)
     parser.add_argument("--max-new-tokens", type=int, default=256)
+    add_strict_calls_flag(parser)
     args = parser.parse_args(argv)
 
     from desktune.cli.generate import read_tools_file, reply_lines, require_tool_format
@@ -94,7 +96,8 @@ def run(argv: list[str]) -> int:
         model, args.base = load_model(resolve(base_ref)).eval(), False
     elif args.base and not hasattr(model, "disable_adapter"):
         raise RunError(f"{args.run} is a plain model folder: there is no adapter to switch off", "drop --base")
-    sampling = Sampling(args.max_new_tokens, args.temperature, args.top_p, args.repetition_penalty)
+    sampling = Sampling(args.max_new_tokens, args.temperature, args.top_p, args.repetition_penalty,
+                        strict_calls=args.strict_calls)
     conversation = Conversation(args.system, chat.tool_format if tools else None)
     help_text = HELP.replace(", /quit", f", {TOOL_HELP}, /quit") if tools else HELP
     offered = f"; tools: {', '.join(t['name'] for t in tools)}" if tools else ""

@@ -2,6 +2,7 @@
 
 import argparse
 
+from desktune.cli.generate import add_strict_calls_flag
 from desktune.runs import RunDir
 
 
@@ -12,6 +13,7 @@ def run(argv: list[str]) -> int:
     parser.add_argument("--samples", type=int, default=8, help="held-out prompts answered by base and tuned")
     parser.add_argument("--max-new-tokens", type=int, default=0,
                         help="answer length limit (default: twice the longest reference answer, at least 64)")
+    add_strict_calls_flag(parser)
     args = parser.parse_args(argv)
     run_dir = RunDir(args.run)
     run_dir.require_trained()
@@ -20,7 +22,7 @@ def run(argv: list[str]) -> int:
     from desktune.eval.tools import summary_lines
     from desktune.infer.samples import samples_text
 
-    r = evaluate(run_dir, args.data, args.samples, args.max_new_tokens)
+    r = evaluate(run_dir, args.data, args.samples, args.max_new_tokens, args.strict_calls)
     held, neutral = r["held_out"], r["neutral_text"]
     what = f"chosen answers of {r['examples']} pairs" if "preference" in r else f"{r['examples']} examples"
     print(f"held-out ({what})  loss base {held['base']['loss']:.4f} -> tuned {held['tuned']['loss']:.4f}"

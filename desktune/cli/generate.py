@@ -23,6 +23,7 @@ def run(argv: list[str]) -> int:
     parser.add_argument("--temperature", type=float, default=0.0, help="0: greedy")
     parser.add_argument("--top-p", type=float, default=1.0)
     parser.add_argument("--repetition-penalty", type=float, default=1.0)
+    add_strict_calls_flag(parser)
     args = parser.parse_args(argv)
 
     from desktune.infer.generate import Sampling, generate, load_for_chat, text_streamer
@@ -36,7 +37,8 @@ def run(argv: list[str]) -> int:
     if tools:
         require_tool_format(chat, args.run)
     messages = ([{"role": "system", "content": args.system}] if args.system else []) + [{"role": "user", "content": args.prompt}]
-    sampling = Sampling(args.max_new_tokens, args.temperature, args.top_p, args.repetition_penalty)
+    sampling = Sampling(args.max_new_tokens, args.temperature, args.top_p, args.repetition_penalty,
+                        strict_calls=args.strict_calls)
     # A reply with calls is printed once parsed: streamed, the call markup would show before the calls themselves.
     streamer = None if tools or args.json else text_streamer(chat)
     reply = generate(model, chat, messages, sampling, streamer=streamer, tools=tools)
@@ -46,6 +48,12 @@ def run(argv: list[str]) -> int:
     elif parsed:
         print("\n".join(reply_lines(parsed)))
     return 0
+
+
+def add_strict_calls_flag(parser) -> None:
+    parser.add_argument("--no-strict-calls", dest="strict_calls", action="store_false",
+                        help="with --tools, let a call the model opens leave the declared functions (by default it "
+                             "keeps to their names, argument names and types, as OpenAI's strict mode does)")
 
 
 def read_tools_file(path: str) -> list[dict]:

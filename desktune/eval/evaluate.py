@@ -22,7 +22,8 @@ from desktune.report.card import write_cards
 from desktune.train.forward import mean_loss
 
 
-def evaluate(run, data_file: str | None = None, n_samples: int = 8, max_new_tokens: int = 0) -> dict:
+def evaluate(run, data_file: str | None = None, n_samples: int = 8, max_new_tokens: int = 0,
+             strict_calls: bool = True) -> dict:
     """Measure the run against its base model; writes eval.json and samples.md into the run folder."""
     cfg = load_config(str(run.config))
     model, chat = load_run(run)
@@ -43,7 +44,7 @@ def evaluate(run, data_file: str | None = None, n_samples: int = 8, max_new_toke
     tool_examples = [e for e in examples if e.messages and e.tools is not None]
     plain = [e.messages for e in examples if e.messages and e.tools is None][:n_samples]
     records = side_by_side(model, chat, plain, cfg.model, max_new_tokens) if plain else []
-    tools = tool_eval(model, chat, tool_examples, cfg.model, max_new_tokens) if tool_examples else None
+    tools = tool_eval(model, chat, tool_examples, cfg.model, max_new_tokens, strict_calls) if tool_examples else None
     if tools:
         records += tools["turns"][: max(0, n_samples - len(records))]
     write_samples(run.samples, records)
@@ -67,23 +68,24 @@ def evaluate(run, data_file: str | None = None, n_samples: int = 8, max_new_toke
     return result
 
 
-def tool_eval(model, chat, examples, base_ref: str | None, max_new_tokens: int = 0) -> dict:
+def tool_eval(model, chat, examples, base_ref: str | None, max_new_tokens: int = 0, strict_calls: bool = True) -> dict:
     """Each assistant turn of the tool rows, answered greedily by base and tuned from the conversation before it
-    (its tools in the prompt, as training wrote them), parsed and scored (eval/tools.py)."""
+    (its tools in the prompt, as training wrote them; calls strict unless strict_calls is off), parsed and scored
+    (eval/tools.py)."""
     tests = [(prompt, expected, kind, e.tools) for e in examples for prompt, expected, kind in tool_turns(e.messages)]
     limits = [max_new_tokens or _turn_limit(chat, prompt, expected, tools) for prompt, expected, _, tools in tests]
     was_training = model.training
     model.eval()
     try:
         with base_model(model, base_ref):
-            base = [_reply(model, chat, test, limit) for test, limit in zip(tests, limits)]
-        tuned = [_reply(model, chat, test, limit) for test, limit in zip(tests, limits)]
+            base = [_reply(model, chat, test, limit, strict_calls) for test, limit in zip(tests, limits)]
+        tuned = [_reply(model, chat, test, limit, strict_calls) for test, limit in zip(tests, limits)]
         never_learned = set(untrained_in_answer(model, {i for reply, _ in tuned for i in reply.ids}))
     finally:
         model.train(was_training)
     turns = [_record(chat, test, limit, b, t, never_learned) for test, limit, b, t in zip(tests, limits, base, tuned)]
     return {"base": summarize([t["base_score"] for t in turns]), "tuned": summarize([t["tuned_score"] for t in turns]),
-            "tool_format": chat.tool_format, "turns": turns}
+            "tool_format": chat.tool_format, "strict_calls": strict_calls, "turns": turns}
 
 
 def _turn_limit(chat, prompt, expected, tools) -> int:
@@ -92,9 +94,9 @@ def _turn_limit(chat, prompt, expected, tools) -> int:
     return max(64, 2 * (len(expected_ids) - len(chat.prompt_ids(prompt, tools))))
 
 
-def _reply(model, chat, test, limit):
+def _reply(model, chat, test, limit, strict_calls):
     prompt, expected, kind, tools = test
-    reply = generate(model, chat, prompt, Sampling(max_new_tokens=limit), tools=tools)
+    reply = generate(model, chat, prompt, Sampling(max_new_tokens=limit, strict_calls=strict_calls), tools=tools)
     declared = {tool["name"] for tool in tools or []}
     return reply, score_turn(expected, kind, parse_calls(reply.text, chat.tool_format), declared)
 

@@ -9,6 +9,7 @@ import torch
 from desktune.data.template import ChatFormat
 from desktune.errors import DesktuneError
 from desktune.infer.stopping import stopping_criteria
+from desktune.infer.strict_calls import STRICT_FORMATS, StrictCalls
 from desktune.models.adapters import load_adapter
 from desktune.models.load import load_model, load_tokenizer, resolve
 from desktune.models.vocab import match_vocabulary
@@ -21,6 +22,7 @@ class Sampling:
     top_p: float = 1.0
     repetition_penalty: float = 1.0
     stop: tuple[str, ...] = ()  # texts that end the answer when it shows one (OpenAI's `stop`; the caller cuts them)
+    strict_calls: bool = True  # with tools: a call the model opens keeps to the declared functions (strict_calls.py)
 
 
 @dataclass
@@ -91,8 +93,11 @@ def load_for_chat(path: str):
 def generate(model, chat: ChatFormat, messages: list[dict], sampling: Sampling = Sampling(), streamer=None,
              tools: list[dict] | None = None, cancel=None) -> Reply:
     """The assistant's reply to messages (tools: the functions it may call, written into the prompt as training
-    wrote them); stops at any end token of the template (chat.stop_ids), which close a call turn too, at any of
-    sampling.stop's texts (left in the text), or once cancel (a threading.Event) is set."""
+    wrote them; a call it opens keeps to them unless sampling.strict_calls is off); stops at any end token of the
+    template (chat.stop_ids), which close a call turn too, at any of sampling.stop's texts (left in the text), or
+    once cancel (a threading.Event) is set."""
+    from transformers import LogitsProcessorList
+
     if not messages or not messages[-1]["content"].strip():
         raise DesktuneError("the prompt is empty", "pass some text, e.g. --prompt 'Hello'")
     ids = torch.tensor([chat.prompt_ids(messages, tools)], device=model.device)
@@ -100,11 +105,13 @@ def generate(model, chat: ChatFormat, messages: list[dict], sampling: Sampling =
     options = dict(do_sample=False) if greedy else dict(do_sample=True, temperature=sampling.temperature, top_p=sampling.top_p)
     stop = chat.stop_ids
     early = stopping_criteria(chat.tokenizer, ids.shape[1], sampling.stop, cancel)
+    strict = tools and sampling.strict_calls and chat.tool_format in STRICT_FORMATS
+    guide = LogitsProcessorList([StrictCalls(chat.tokenizer, ids.shape[1], tools, greedy)]) if strict else None
     with torch.no_grad():
         out = model.generate(input_ids=ids, attention_mask=torch.ones_like(ids), max_new_tokens=sampling.max_new_tokens,
                              eos_token_id=stop, pad_token_id=chat.tokenizer.pad_token_id or stop[0],
                              repetition_penalty=sampling.repetition_penalty, streamer=streamer,
-                             stopping_criteria=early, **options)
+                             stopping_criteria=early, logits_processor=guide, **options)
     new = out[0, ids.shape[1]:].tolist()
     finished = bool(new) and new[-1] in stop
     answer = new[:-1] if finished else new
