@@ -5,8 +5,9 @@ Usage:  .venv/bin/python benchmarks/tools.py [--model REF] [--out DIR] [--no-exp
 The set is the bundled tool example's (desktune/examples/tools/, written by benchmarks/data/make_tools_set.py): six
 home-assistant functions, 240 training rows and 48 held-out requests written apart from them.
 `desktune train desktune/examples/tools.yaml` (desktune's defaults) on the built-in Gemma 3 270M (or --model REF), then every assistant turn of the held-out rows is answered greedily, twice:
-- desktune: `evaluate()` on the held-out file, which answers through desktune's own `generate(..., tools=)`, base
-  and tuned (the base's figure beside the tuned one), and measures neutral-text perplexity (forgetting);
+- desktune: `evaluate()` on the held-out file, which answers through desktune's own `generate(..., tools=)` with
+  strict calls (its default: a call keeps to the declared functions), base and tuned (the base's figure beside the
+  tuned one), and measures neutral-text perplexity (forgetting);
 - PEFT: plain transformers + PEFT with the adapter folder's tokenizer and its saved chat template
   (`apply_chat_template(messages, tools=..., add_generation_prompt=True)`), base + adapter merged, greedy.
 Both parsed with the one parser (infer/tool_calls.py) and scored by eval/tools.py. Per path it prints: right
@@ -156,7 +157,7 @@ def _pct(value) -> str:
     return "-" if value is None else f"{value:.0f}%"
 
 
-HEADER = ("| model | train s | right function (desktune / PEFT) | exact arguments | calls parse | answers with untrained tokens "
+HEADER = ("| model | train s | right function (desktune strict / PEFT free) | exact arguments | calls parse | answers with untrained tokens "
           "| no tool needed: in words | after a result: in words | q8_0 check | neutral ppl |\n" + "|---" * 10 + "|")
 
 

@@ -14,6 +14,7 @@ from desktune.data.preference import load_pairs
 from desktune.errors import DataError
 from desktune.eval.preference import preference_eval
 from desktune.eval.tools import score_turn, summarize, tool_turns
+from desktune.infer.base_answers import base_replies
 from desktune.infer.generate import Sampling, base_model, generate, load_run
 from desktune.infer.samples import side_by_side, write_samples
 from desktune.infer.tool_calls import parse_calls
@@ -78,12 +79,14 @@ def tool_eval(model, chat, examples, base_ref: str | None, max_new_tokens: int =
     model.eval()
     try:
         with base_model(model, base_ref):
-            base = [_reply(model, chat, test, limit, strict_calls) for test, limit in zip(tests, limits)]
-        tuned = [_reply(model, chat, test, limit, strict_calls) for test, limit in zip(tests, limits)]
-        never_learned = set(untrained_in_answer(model, {i for reply, _ in tuned for i in reply.ids}))
+            base = base_replies(model, chat, [(prompt, tools) for prompt, _, _, tools in tests], limits, strict_calls)
+        tuned = [generate(model, chat, prompt, Sampling(max_new_tokens=limit, strict_calls=strict_calls), tools=tools)
+                 for (prompt, _, _, tools), limit in zip(tests, limits)]
+        never_learned = set(untrained_in_answer(model, {i for reply in tuned for i in reply.ids}))
     finally:
         model.train(was_training)
-    turns = [_record(chat, test, limit, b, t, never_learned) for test, limit, b, t in zip(tests, limits, base, tuned)]
+    turns = [_record(chat, test, limit, _scored(chat, test, b), _scored(chat, test, t), never_learned)
+             for test, limit, b, t in zip(tests, limits, base, tuned)]
     return {"base": summarize([t["base_score"] for t in turns]), "tuned": summarize([t["tuned_score"] for t in turns]),
             "tool_format": chat.tool_format, "strict_calls": strict_calls, "turns": turns}
 
@@ -94,9 +97,8 @@ def _turn_limit(chat, prompt, expected, tools) -> int:
     return max(64, 2 * (len(expected_ids) - len(chat.prompt_ids(prompt, tools))))
 
 
-def _reply(model, chat, test, limit, strict_calls):
-    prompt, expected, kind, tools = test
-    reply = generate(model, chat, prompt, Sampling(max_new_tokens=limit, strict_calls=strict_calls), tools=tools)
+def _scored(chat, test, reply):
+    _, expected, kind, tools = test
     declared = {tool["name"] for tool in tools or []}
     return reply, score_turn(expected, kind, parse_calls(reply.text, chat.tool_format), declared)
 

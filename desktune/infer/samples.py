@@ -3,6 +3,7 @@
 from contextlib import contextmanager
 
 from desktune.files import write_atomic
+from desktune.infer.base_answers import base_replies
 from desktune.infer.generate import Sampling, base_model, generate
 from desktune.models.untrained import untrained_in_answer
 
@@ -43,7 +44,7 @@ def side_by_side(model, chat, conversations: list[list[dict]], base_ref: str | N
     prompts = list(zip([prompt_of(m) for m in conversations], tools or [None] * len(conversations)))
     with _eval_mode(model):
         with base_model(model, base_ref):
-            base = [generate(model, chat, p, sampling, tools=f) for p, f in prompts]
+            base = base_replies(model, chat, prompts, [max_new_tokens] * len(prompts))
         tuned = [generate(model, chat, p, sampling, tools=f) for p, f in prompts]
         never_learned = untrained_in_answer(model, {i for t in tuned for i in t.ids})
     return [{"prompt": p[-1]["content"], "base": b.text, "tuned": t.text, "base_finished": b.finished,
