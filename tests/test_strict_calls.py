@@ -1,11 +1,13 @@
-"""Strict tool calls: which texts keep a FunctionGemma call within the declared functions (the reader the logits
-processor asks, token by token). The processor itself runs in test_tool_calls.py, on a tuned tiny model."""
+"""Strict tool calls: which texts keep a call within the declared functions, in FunctionGemma's markup and in
+Hermes JSON (the readers the logits processor asks, token by token). The processor itself runs in
+test_tool_calls.py, on a tuned tiny model."""
 
 import pytest
 
 from desktune.infer.strict_calls import call_state
 
 S, E, X = "<start_function_call>", "<end_function_call>", "<escape>"
+H, HE = "<tool_call>", "</tool_call>"
 TOOLS = [
     {"name": "add_todo", "parameters": {"type": "object", "required": ["title"], "properties": {
         "title": {"type": "string"}, "priority": {"type": "string", "enum": ["low", "high"]}}}},
@@ -46,3 +48,38 @@ CASES = {
 def test_a_call_is_open_closed_or_invalid_against_the_declarations(case):
     text, state = CASES[case]
     assert call_state(text, TOOLS) == state
+
+
+JSON_CASES = {
+    "words, no call": ('I can add that: {"title": "x"}', "outside"),
+    "the call just opened, a line break after the mark": (H + "\n", "open"),
+    "part of a declared name": (H + '\n{"name": "add_t', "open"),
+    "a name nobody declared": (H + '\n{"name": "order_ink"', "invalid"),
+    "the arguments before the name": (H + '\n{"arguments"', "invalid"),
+    "part of a declared argument": (H + '\n{"name": "add_todo", "arguments": {"pri', "open"),
+    "an argument the function lacks": (H + '\n{"name": "add_todo", "arguments": {"due"', "invalid"),
+    "a string with an escaped quote": (H + '\n{"name": "add_todo", "arguments": {"title": "say \\"hi', "open"),
+    "closing before a required argument": (H + '{"name": "add_todo", "arguments": {}', "invalid"),
+    "a value outside the enum": (H + '{"name": "add_todo", "arguments": {"title": "a", "priority": "urgent"',
+                                 "invalid"),
+    "a whole call, spaced as Qwen writes it": (
+        H + '\n{"name": "add_todo", "arguments": {"title": "a", "priority": "high"}}\n' + HE, "closed"),
+    "a whole call, compact": (H + '{"name":"convert","arguments":{"amount":2.5,"tags":["a"],"exact":false}}' + HE,
+                              "closed"),
+    "a word for a number": (H + '{"name": "convert", "arguments": {"amount": ten', "invalid"),
+    "the turn ended inside the call": (H + '{"name": "add_todo", "arguments": {"title": "a"}}<|im_end|>', "invalid"),
+}
+
+
+@pytest.mark.parametrize("case", JSON_CASES)
+def test_a_hermes_json_call_is_open_closed_or_invalid_against_the_declarations(case):
+    text, state = JSON_CASES[case]
+    assert call_state(text, TOOLS, "hermes-json") == state
+
+
+def test_a_tokenizer_s_own_template_is_read_in_the_form_its_call_opens_with():
+    assert call_state(H + '{"name": "add_t', TOOLS, "tokenizer template") == "open"
+    assert call_state(S + "call:add_t", TOOLS, "tokenizer template") == "open"
+    assert call_state(S + "call:order", TOOLS, "tokenizer template") == "invalid"
+    assert call_state("plain words", TOOLS, "tokenizer template") == "outside"
+    assert call_state(S + "call:add_t", TOOLS, "hermes-json") == "outside"

@@ -137,7 +137,7 @@ def test_eval_reports_tool_calls_for_base_and_tuned(tool_run, tmp_path, capsys):
     held_out = write_jsonl(tmp_path / "held_out.jsonl", [openai_row(arguments={"city": "Paris"}), plain])
     assert main(["eval", str(tool_run), "--data", str(held_out), "--samples", "2"]) == 0
     out = capsys.readouterr().out
-    assert "tool calls on 3 held-out assistant turns, base -> tuned:" in out
+    assert "tool calls on 3 held-out assistant turns (strict calls), base -> tuned:" in out
     for label in ("right function", "exact arguments (JSON-equal)", "calls that parse",
                   "no call needed: answered in words", "after a tool result: answered in words"):
         assert label in out

@@ -9,7 +9,7 @@ import torch
 from desktune.data.template import ChatFormat
 from desktune.errors import DesktuneError
 from desktune.infer.stopping import stopping_criteria
-from desktune.infer.strict_calls import STRICT_FORMATS, StrictCalls
+from desktune.infer.strict_calls import StrictCalls, strict_format
 from desktune.models.adapters import load_adapter
 from desktune.models.load import load_model, load_tokenizer, resolve
 from desktune.models.vocab import match_vocabulary
@@ -105,8 +105,9 @@ def generate(model, chat: ChatFormat, messages: list[dict], sampling: Sampling =
     options = dict(do_sample=False) if greedy else dict(do_sample=True, temperature=sampling.temperature, top_p=sampling.top_p)
     stop = chat.stop_ids
     early = stopping_criteria(chat.tokenizer, ids.shape[1], sampling.stop, cancel)
-    strict = tools and sampling.strict_calls and chat.tool_format in STRICT_FORMATS
-    guide = LogitsProcessorList([StrictCalls(chat.tokenizer, ids.shape[1], tools, greedy)]) if strict else None
+    strict = tools and sampling.strict_calls and strict_format(chat.tool_format)
+    guide = LogitsProcessorList([StrictCalls(chat.tokenizer, ids.shape[1], tools, chat.tool_format, greedy)]) \
+        if strict else None
     with torch.no_grad():
         out = model.generate(input_ids=ids, attention_mask=torch.ones_like(ids), max_new_tokens=sampling.max_new_tokens,
                              eos_token_id=stop, pad_token_id=chat.tokenizer.pad_token_id or stop[0],

@@ -6,15 +6,17 @@ declared argument names (each once), values of their schema types (an enum's mem
 strings, arrays, objects) and close the call once every required argument is there. Among the tokens the model
 ranks highest, the best one that keeps the call valid is taken, so a call it opens always parses.
 
-It reads FunctionGemma's markup (the built-in gemma template's, desktune/models/templates.py):
-`call:NAME{key:value,...}<end_function_call>`, strings between <escape> marks, bare numbers and booleans.
+It reads the calls the built-in templates write (desktune/models/templates.py), and the same forms where a
+tokenizer's own template writes them: FunctionGemma's markup, `call:NAME{key:value,...}<end_function_call>` with
+strings between <escape> marks; Hermes JSON, `<tool_call>{"name": NAME, "arguments": {...}}</tool_call>`. Llama
+3.1's calls, JSON lines with no mark that opens them, stay free.
 """
 
+import json
 import re
 
-from desktune.infer.tool_calls import ESCAPE, FUNCTIONGEMMA_END, FUNCTIONGEMMA_START
+from desktune.infer.tool_calls import ESCAPE, FUNCTIONGEMMA_END, FUNCTIONGEMMA_START, HERMES_END, HERMES_START
 
-STRICT_FORMATS = ("functiongemma", "tokenizer template")  # the second only guides FunctionGemma-style calls
 SEARCH_WIDTHS = (64, 2048)  # tokens ranked by the model, tried in turn; none valid in either: the model goes free
 _NUMBER = {"integer": re.compile(r"-?\d+"), "number": re.compile(r"-?\d+(\.\d+)?([eE][+-]?\d+)?")}
 _NUMBER_PREFIX = re.compile(r"-?(\d+(\.\d*)?([eE][+-]?\d*)?)?")
@@ -28,18 +30,22 @@ class _Invalid(Exception):
     """No text after this makes it a call the tools allow."""
 
 
-def call_state(text: str, tools: list[dict]) -> str:
+def strict_format(tool_format: str | None) -> bool:
+    return tool_format in _READERS
+
+
+def call_state(text: str, tools: list[dict], tool_format: str = "functiongemma") -> str:
     """'open' (a call begun that can still become valid), 'closed' (the call after the last start mark is a valid
-    one, ended), 'invalid', or 'outside' (no call open): for an answer's text so far."""
-    opened = text.rfind(FUNCTIONGEMMA_START)
+    one, ended), 'invalid', or 'outside' (no call open): for an answer's text so far, in a tool format."""
+    opened, reader = max(((text.rfind(r.START), r) for r in _READERS[tool_format]), key=lambda found: found[0])
     if opened < 0:
         return "outside"
-    body = text[opened + len(FUNCTIONGEMMA_START):]
-    closed = body.find(FUNCTIONGEMMA_END)
+    body = text[opened + len(reader.START):]
+    closed = body.find(reader.END)
     if closed >= 0:
-        body = body[:closed + len(FUNCTIONGEMMA_END)]
+        body = body[:closed + len(reader.END)]
     try:
-        _CallReader(body, {t["name"]: t.get("parameters") or {} for t in tools}).call()
+        reader(body, {t["name"]: t.get("parameters") or {} for t in tools}).call()
     except _Incomplete:
         return "open"
     except _Invalid:
@@ -51,12 +57,13 @@ class StrictCalls:
     """A logits processor for model.generate: inside an open call, only tokens that keep it valid stay possible
     (greedy: the model's best such token; sampling: every such token among its top 64)."""
 
-    def __init__(self, tokenizer, prompt_length: int, tools: list[dict], greedy: bool):
+    def __init__(self, tokenizer, prompt_length: int, tools: list[dict], tool_format: str, greedy: bool):
         self.tokenizer, self.prompt_length, self.tools, self.greedy = tokenizer, prompt_length, tools, greedy
+        self.tool_format = tool_format
 
     def __call__(self, input_ids, scores):
         for row, ids in enumerate(input_ids[:, self.prompt_length:].tolist()):
-            if call_state(self._text(ids), self.tools) == "open":
+            if call_state(self._text(ids), self.tools, self.tool_format) == "open":
                 allowed = self._allowed(ids, scores[row])
                 if allowed:
                     keep = scores[row, allowed].clone()
@@ -81,15 +88,17 @@ class StrictCalls:
 
     def _keeps_valid(self, ids: list[int], before: str) -> bool:
         after = self._text(ids)  # a token that adds no text (one the tokenizer lacks) makes no progress
-        return after != before and call_state(after, self.tools) in ("open", "closed")
+        return after != before and call_state(after, self.tools, self.tool_format) in ("open", "closed")
 
     def _text(self, ids: list[int]) -> str:
         return self.tokenizer.decode(ids, skip_special_tokens=False)
 
 
-class _CallReader:
-    """Reads `call:NAME{...}<end_function_call>` against the declared functions (name -> parameters schema);
-    raises _Incomplete where the text stops short of a valid call, _Invalid where it leaves the schema."""
+class _MarkupReader:
+    """Reads FunctionGemma's `call:NAME{...}<end_function_call>` against the declared functions (name ->
+    parameters schema); raises _Incomplete where the text stops short of a valid call, _Invalid where it leaves
+    the schema."""
+    START, END, QUOTE = FUNCTIONGEMMA_START, FUNCTIONGEMMA_END, ESCAPE
 
     def __init__(self, text: str, functions: dict[str, dict]):
         self.text, self.at, self.functions = text, 0, functions
@@ -98,13 +107,36 @@ class _CallReader:
         self._literal("call:")
         name = self._word(list(self.functions), "{")
         self._object(self.functions[name])
-        self._literal(FUNCTIONGEMMA_END)
+        self._literal(self.END)
+
+    def _key(self, choices: list[str] | None) -> str:
+        key = self._word(choices, ":")
+        self.at += 1
+        return key
+
+    def _string(self) -> None:
+        self._literal(ESCAPE)
+        end = self.text.find(ESCAPE, self.at)
+        if end < 0:
+            raise _Incomplete()
+        self.at = end + len(ESCAPE)
+
+    def _written(self, value: object) -> str:
+        """An enum member as the call writes it."""
+        if isinstance(value, bool):
+            return "true" if value else "false"
+        if value is None:
+            return "null"
+        return f"{ESCAPE}{value}{ESCAPE}" if isinstance(value, str) else str(value)
+
+    def _space(self) -> None:
+        """Markup has no room for spaces between its parts."""
 
     def _object(self, schema: dict) -> None:
         properties = schema.get("properties") if isinstance(schema.get("properties"), dict) else None
         required = set(schema.get("required") or [])
         used: set[str] = set()
-        self._literal("{")
+        self._token("{")
         if self._peek() == "}" and not required - used:
             self.at += 1
             return
@@ -112,9 +144,8 @@ class _CallReader:
             choices = None if properties is None else [k for k in properties if k not in used]
             if choices == []:
                 raise _Invalid("no argument left to give")
-            key = self._word(choices, ":")
+            key = self._key(choices)
             used.add(key)
-            self.at += 1
             self._value({} if properties is None else properties[key])
             following = self._peek()
             if following == "}" and not required - used:
@@ -125,9 +156,10 @@ class _CallReader:
             self.at += 1
 
     def _value(self, schema: dict) -> None:
+        self._space()
         kind = schema.get("type") if isinstance(schema.get("type"), str) else None
         if isinstance(schema.get("enum"), list) and schema["enum"]:
-            self._choice(sorted((_markup(v) for v in schema["enum"]), key=len, reverse=True))
+            self._choice(sorted((self._written(v) for v in schema["enum"]), key=len, reverse=True))
         elif kind == "string":
             self._string()
         elif kind in _NUMBER:
@@ -145,16 +177,16 @@ class _CallReader:
 
     def _any_value(self) -> None:
         rest = self.text[self.at:]
-        if not rest or ESCAPE.startswith(rest):
+        if not rest or self.QUOTE.startswith(rest):
             raise _Incomplete()
-        if rest.startswith(ESCAPE):
+        if rest.startswith(self.QUOTE):
             self._string()
         elif rest[0] == "{":
             self._object({})
         elif rest[0] == "[":
             self._array({})
         else:
-            end = re.match(r"[^,}\]<{\[:]*", rest).end()
+            end = re.match(r"[^,}\]<{\[:\s]*", rest).end()
             if end == len(rest):
                 raise _Incomplete()
             if end == 0:
@@ -162,7 +194,7 @@ class _CallReader:
             self.at += end
 
     def _array(self, items: dict) -> None:
-        self._literal("[")
+        self._token("[")
         if self._peek() == "]":
             self.at += 1
             return
@@ -174,13 +206,6 @@ class _CallReader:
                 return
             if following != ",":
                 raise _Invalid("expected ',' or ']'")
-
-    def _string(self) -> None:
-        self._literal(ESCAPE)
-        end = self.text.find(ESCAPE, self.at)
-        if end < 0:
-            raise _Incomplete()
-        self.at = end + len(ESCAPE)
 
     def _number(self, pattern: re.Pattern) -> None:
         rest = self.text[self.at:]
@@ -225,16 +250,61 @@ class _CallReader:
             raise _Incomplete() if expected.startswith(rest) else _Invalid(f"expected {expected!r}")
         self.at += len(expected)
 
+    def _token(self, expected: str) -> None:
+        self._space()
+        self._literal(expected)
+
     def _peek(self) -> str:
+        self._space()
         if self.at >= len(self.text):
             raise _Incomplete()
         return self.text[self.at]
 
 
-def _markup(value: object) -> str:
-    """An enum member as FunctionGemma's markup writes it."""
-    if isinstance(value, bool):
-        return "true" if value else "false"
-    if value is None:
-        return "null"
-    return f"{ESCAPE}{value}{ESCAPE}" if isinstance(value, str) else str(value)
+class _JsonReader(_MarkupReader):
+    """Reads Hermes' `<tool_call>{"name": NAME, "arguments": {...}}</tool_call>` (spaces and newlines allowed
+    between the parts, as JSON allows them)."""
+    START, END, QUOTE = HERMES_START, HERMES_END, '"'
+
+    def call(self) -> None:
+        for part in ("{", '"name"', ":", '"'):
+            self._token(part)
+        name = self._word(list(self.functions), '"')
+        for part in ('"', ",", '"arguments"', ":"):
+            self._token(part)
+        self._object(self.functions[name])
+        self._token("}")
+        self._token(self.END)
+
+    def _key(self, choices: list[str] | None) -> str:
+        self._token('"')
+        key = self._word(choices, '"')
+        self.at += 1
+        self._token(":")
+        return key
+
+    def _string(self) -> None:
+        self._token('"')
+        at = self.at
+        while at < len(self.text):
+            if self.text[at] == "\\":
+                at += 2
+                continue
+            if self.text[at] == '"':
+                self.at = at + 1
+                return
+            if self.text[at] in "\n\r":
+                raise _Invalid("a line break inside a JSON string")
+            at += 1
+        raise _Incomplete()
+
+    def _written(self, value: object) -> str:
+        return json.dumps(value, ensure_ascii=False)
+
+    def _space(self) -> None:
+        while self.at < len(self.text) and self.text[self.at] in " \t\r\n":
+            self.at += 1
+
+
+_READERS = {"functiongemma": (_MarkupReader,), "hermes-json": (_JsonReader,),
+            "tokenizer template": (_MarkupReader, _JsonReader)}
