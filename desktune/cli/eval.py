@@ -1,4 +1,4 @@
-"""desktune eval RUN [--data FILE] [--samples N]"""
+"""desktune eval RUN [--data FILE] [--samples N] [--no-strict-calls]"""
 
 import argparse
 

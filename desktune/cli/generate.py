@@ -1,4 +1,4 @@
-"""desktune generate RUN --prompt TEXT [--tools FILE] [--json] [--max-new-tokens N] [--temperature T]"""
+"""desktune generate RUN --prompt TEXT [--tools FILE] [--no-strict-calls] [--json] [--max-new-tokens N]"""
 
 import argparse
 import json
