@@ -83,3 +83,23 @@ def test_a_tokenizer_s_own_template_is_read_in_the_form_its_call_opens_with():
     assert call_state(S + "call:order", TOOLS, "tokenizer template") == "invalid"
     assert call_state("plain words", TOOLS, "tokenizer template") == "outside"
     assert call_state(S + "call:add_t", TOOLS, "hermes-json") == "outside"
+
+
+def test_where_no_likely_token_keeps_the_call_valid_a_punctuation_token_closes_it(tiny_models, monkeypatch):
+    """The model is sure of a letter where only ',' or '}' can follow; none of its top tokens fits (a top 1 here,
+    2048 for a real vocabulary), so the punctuation tokens are tried before the model would go free."""
+    import torch
+
+    from desktune.infer import strict_calls
+    from desktune.infer.strict_calls import StrictCalls
+    from test_tools_data import chat_for
+
+    tokenizer = chat_for(tiny_models, "gemma3", "gemma").tokenizer
+    ids = tokenizer.encode(S + f"call:add_todo{{title:{X}a{X}", add_special_tokens=False)
+    assert call_state(tokenizer.decode(ids, skip_special_tokens=False), TOOLS) == "open"
+    scores = torch.zeros(1, len(tokenizer))
+    scores[0, tokenizer.encode("x", add_special_tokens=False)[0]] = 10.0
+    monkeypatch.setattr(strict_calls, "SEARCH_WIDTHS", (1,))
+    guided = StrictCalls(tokenizer, 0, TOOLS, "functiongemma", greedy=True)(torch.tensor([ids]), scores)
+    chosen = tokenizer.decode([guided[0].argmax().item()])
+    assert chosen in (",", "}") and torch.isinf(guided[0]).sum() == len(tokenizer) - 1

@@ -17,7 +17,8 @@ import re
 
 from desktune.infer.tool_calls import ESCAPE, FUNCTIONGEMMA_END, FUNCTIONGEMMA_START, HERMES_END, HERMES_START
 
-SEARCH_WIDTHS = (64, 2048)  # tokens ranked by the model, tried in turn; none valid in either: the model goes free
+SEARCH_WIDTHS = (64, 2048)  # tokens ranked by the model, tried in turn; then the punctuation tokens below
+PUNCTUATION = ',]}[{:"<'  # where a model sure of something else must close a value, a list or the call
 _NUMBER = {"integer": re.compile(r"-?\d+"), "number": re.compile(r"-?\d+(\.\d+)?([eE][+-]?\d+)?")}
 _NUMBER_PREFIX = re.compile(r"-?(\d+(\.\d*)?([eE][+-]?\d*)?)?")
 
@@ -72,10 +73,15 @@ class StrictCalls:
         return scores
 
     def _allowed(self, ids: list[int], row_scores) -> list[int]:
+        """The best tokens that keep the call valid; none (the model goes free, its call shown unparsed) only where
+        neither its top 2048 nor a punctuation token does."""
         before, tried = self._text(ids), 0
-        for width in SEARCH_WIDTHS:
-            ranked = row_scores.topk(min(width, row_scores.shape[-1])).indices.tolist()[tried:]
-            tried += len(ranked)
+        for width in SEARCH_WIDTHS + (None,):
+            if width is None:
+                ranked = sorted(self._punctuation(), key=lambda token: -row_scores[token].item())
+            else:
+                ranked = row_scores.topk(min(width, row_scores.shape[-1])).indices.tolist()[tried:]
+                tried += len(ranked)
             found = []
             for token in ranked:
                 if self._keeps_valid(ids + [token], before):
@@ -92,6 +98,10 @@ class StrictCalls:
 
     def _text(self, ids: list[int]) -> str:
         return self.tokenizer.decode(ids, skip_special_tokens=False)
+
+    def _punctuation(self) -> list[int]:
+        spelled = [self.tokenizer.encode(mark, add_special_tokens=False) for mark in PUNCTUATION]
+        return [ids[0] for ids in spelled if len(ids) == 1]
 
 
 class _MarkupReader:
