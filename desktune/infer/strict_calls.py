@@ -61,24 +61,27 @@ class StrictCalls:
     def __init__(self, tokenizer, prompt_length: int, tools: list[dict], tool_format: str, greedy: bool):
         self.tokenizer, self.prompt_length, self.tools, self.greedy = tokenizer, prompt_length, tools, greedy
         self.tool_format = tool_format
+        spelled = [tokenizer.encode(mark, add_special_tokens=False) for mark in PUNCTUATION]
+        self.punctuation = [ids[0] for ids in spelled if len(ids) == 1]
 
     def __call__(self, input_ids, scores):
         for row, ids in enumerate(input_ids[:, self.prompt_length:].tolist()):
-            if call_state(self._text(ids), self.tools, self.tool_format) == "open":
-                allowed = self._allowed(ids, scores[row])
+            text = self._text(ids)
+            if call_state(text, self.tools, self.tool_format) == "open":
+                allowed = self._allowed(ids, text, scores[row])
                 if allowed:
                     keep = scores[row, allowed].clone()
                     scores[row] = float("-inf")
                     scores[row, allowed] = keep
         return scores
 
-    def _allowed(self, ids: list[int], row_scores) -> list[int]:
+    def _allowed(self, ids: list[int], before: str, row_scores) -> list[int]:
         """The best tokens that keep the call valid; none (the model goes free, its call shown unparsed) only where
         neither its top 2048 nor a punctuation token does."""
-        before, tried = self._text(ids), 0
+        tried = 0
         for width in SEARCH_WIDTHS + (None,):
             if width is None:
-                ranked = sorted(self._punctuation(), key=lambda token: -row_scores[token].item())
+                ranked = sorted(self.punctuation, key=lambda token: -row_scores[token].item())
             else:
                 ranked = row_scores.topk(min(width, row_scores.shape[-1])).indices.tolist()[tried:]
                 tried += len(ranked)
@@ -98,10 +101,6 @@ class StrictCalls:
 
     def _text(self, ids: list[int]) -> str:
         return self.tokenizer.decode(ids, skip_special_tokens=False)
-
-    def _punctuation(self) -> list[int]:
-        spelled = [self.tokenizer.encode(mark, add_special_tokens=False) for mark in PUNCTUATION]
-        return [ids[0] for ids in spelled if len(ids) == 1]
 
 
 class _MarkupReader:
