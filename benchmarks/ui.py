@@ -9,7 +9,6 @@ Debian's chromium. Prints figures; not a test.
 
 import argparse
 import json
-import re
 import shutil
 import socket
 import subprocess

@@ -337,7 +337,8 @@ def test_data_check_reports_tool_use(tmp_path, tiny_models, capsys):
     assert report["tool_format"] == "functiongemma" and report["template"] == "gemma"
     assert report["tool_use"] == {"rows_with_tools": 3, "tools_per_row_mean": 1.33, "tools_per_row_max": 2,
                                   "calls_per_example": 0.67, "assistant_turns_without_call": 3,
-                                  "rare_arguments": {"get_weather.days": [0, 2], "get_weather.unit": [0, 2]}}
+                                  "rare_arguments": {"get_weather.days": [0, 2], "get_weather.unit": [0, 2]},
+                                  "few_wordings": {}}  # 2 calls: too few to say
     assert main(["data", "check", str(path), model]) == 0
     out = capsys.readouterr().out
     assert ("tools         1.33 per row (max 2) in 3 rows; 0.67 calls per example; 3 assistant turns without a call; "
@@ -346,12 +347,40 @@ def test_data_check_reports_tool_use(tmp_path, tiny_models, capsys):
 
 
 def test_an_optional_argument_in_one_call_of_five_or_more_is_not_rare():
-    from desktune.data.dataset import Example, rare_arguments
+    from desktune.data.dataset import Example
+    from desktune.data.tool_coverage import rare_arguments
 
     rows = [normalise_with_tools(openai_row(arguments=arguments), "f:1") for arguments in
             ['{"city": "Rome", "days": 2}'] + ['{"city": "Paris"}'] * 4]
     examples = [Example("f:1", messages, None, tools) for messages, tools in rows]
     assert rare_arguments(examples) == {"get_weather.unit": [0, 5]}  # days in 1 of 5 calls is not rare
+
+
+def weather_row(request: str, arguments: dict) -> dict:
+    row = openai_row(arguments=json.dumps(arguments))
+    row["messages"][0]["content"] = request
+    return row
+
+
+def test_data_check_names_a_function_asked_only_a_few_ways(tmp_path, tiny_models, capsys):
+    templated = [weather_row(f"Weather in {city}?", {"city": city}) for city in ("Paris", "Rome", "Oslo")] + \
+        [weather_row(f"forecast for {city}, {n} days", {"city": city, "days": n}) for city, n in (("Lima", 3), ("Bern", 10))]
+    path = write_jsonl(tmp_path / "tools.jsonl", templated)
+    assert main(["data", "check", str(path), f"--model={tiny_models['gemma3']}"]) == 0
+    assert "few wordings  get_weather: 5 requests in 2 wordings (a tuned model calls" in capsys.readouterr().out
+    people = [weather_row("Weather in Paris?", {"city": "Paris"}), weather_row("is it raining in rome", {"city": "Rome"}),
+              weather_row("oslo: do I need a coat", {"city": "Oslo"}), weather_row("LIMA 3 day outlook", {"city": "Lima", "days": 3})]
+    path = write_jsonl(tmp_path / "people.jsonl", people)
+    assert main(["data", "check", str(path), f"--model={tiny_models['gemma3']}", "--json"]) == 0
+    assert json.loads(capsys.readouterr().out)["tool_use"]["few_wordings"] == {}
+
+
+def test_a_wording_masks_the_values_of_every_call_of_its_turn():
+    from desktune.data.tool_coverage import wording
+
+    calls = [{"name": "price", "arguments": {"symbol": "AAPL"}}, {"name": "price", "arguments": {"symbol": "MSFT"}}]
+    assert wording("Prices of AAPL and msft, please!", calls) == "prices of {} and {} please"
+    assert wording("book 2 at 12:30pm", [{"name": "book", "arguments": {"people": 2, "vip": True}}]) == "book {} at #pm"
 
 
 def test_a_plain_file_reports_no_tool_format(tmp_path, tiny_models, capsys):

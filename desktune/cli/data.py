@@ -78,7 +78,8 @@ def _tool_lines(r: dict) -> list[str]:
     t = r["tool_use"]
     return [f"tools         {t['tools_per_row_mean']:g} per row (max {t['tools_per_row_max']}) "
             f"in {t['rows_with_tools']} rows; {t['calls_per_example']:g} calls per example; {t['assistant_turns_without_call']} assistant "
-            f"turns without a call; written as {r['tool_format']}"] + _rare_lines(t.get("rare_arguments") or {})
+            f"turns without a call; written as {r['tool_format']}"] + _rare_lines(t.get("rare_arguments") or {}) \
+        + _wording_lines(t.get("few_wordings") or {})
 
 
 def _rare_lines(rare: dict) -> list[str]:
@@ -87,3 +88,11 @@ def _rare_lines(rare: dict) -> list[str]:
     listed = ", ".join(f"{key} in {n} of {calls} calls" for key, (n, calls) in rare.items())
     return [f"seldom used   {listed} (optional arguments: a tuned model learns to leave out what its examples "
             "leave out; add rows whose requests use them)"]
+
+
+def _wording_lines(few: dict) -> list[str]:
+    if not few:
+        return []
+    listed = ", ".join(f"{name}: {calls} requests in {n} wordings" for name, (n, calls) in few.items())
+    return [f"few wordings  {listed} (a tuned model calls a function when asked as its examples ask; add requests "
+            "written other ways)"]

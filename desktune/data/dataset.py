@@ -7,6 +7,7 @@ from dataclasses import dataclass, field
 from desktune.data.formats import detect, normalise_with_tools
 from desktune.data.sources import read_rows
 from desktune.data.template import ChatFormat, Encoded
+from desktune.data.tool_coverage import few_wordings, rare_arguments
 from desktune.errors import DataError
 
 
@@ -170,24 +171,8 @@ def _tool_use(train: list[Example], chat: ChatFormat) -> dict:
             "tool_use": {"rows_with_tools": len(tool_rows), "tools_per_row_mean": round(sum(tools) / len(tools), 2),
                          "tools_per_row_max": max(tools), "calls_per_example": round(sum(calls) / len(chats), 2),
                          "assistant_turns_without_call": sum(1 for n in calls if n == 0),
-                         "rare_arguments": rare_arguments(tool_rows)}}
-
-
-RARE = 0.2  # an optional argument in fewer than 1 in 5 of its function's calls is seldom learned
-
-
-def rare_arguments(tool_rows: list[Example]) -> dict:
-    """Optional arguments the calls seldom use, as {"function.key": [calls using it, calls of the function]}: a tuned
-    model learns to leave out what its examples leave out."""
-    calls, uses = Counter(), Counter()  # uses by (function, argument): a function's name may hold dots
-    for e in tool_rows:
-        optional = {t["name"]: set(t["parameters"].get("properties") or {}) - set(t["parameters"].get("required") or [])
-                    for t in e.tools}
-        for call in (c for m in e.messages if m["role"] == "assistant" for c in m.get("tool_calls", [])):
-            calls[call["name"]] += 1
-            for key in optional.get(call["name"], ()):
-                uses[call["name"], key] += key in call["arguments"]
-    return {f"{name}.{key}": [n, calls[name]] for (name, key), n in sorted(uses.items()) if n < RARE * calls[name]}
+                         "rare_arguments": rare_arguments(tool_rows),
+                         "few_wordings": few_wordings(tool_rows)}}
 
 
 def mark_trained(tokenizer, enc: Encoded) -> str:
