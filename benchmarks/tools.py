@@ -1,9 +1,11 @@
 """Does a default fine-tune teach the built-in to call a user's own functions, and to leave them alone when no
 function is needed?
 
-Usage:  .venv/bin/python benchmarks/tools.py [--model REF] [--out DIR] [--no-export] [key=value ...]
+Usage:  .venv/bin/python benchmarks/tools.py [--data DIR] [--model REF] [--out DIR] [--reuse] [--no-export] [key=value ...]
 The set is the bundled tool example's (desktune/examples/tools/, written by benchmarks/data/make_tools_set.py): six
-home-assistant functions, 240 training rows and 48 held-out requests written apart from them.
+home-assistant functions, 240 training rows and 48 held-out requests written apart from them; or --data DIR, a
+folder holding train.jsonl and heldout.jsonl (benchmarks/data/travel_desk, the errands set's folder). --reuse scores
+the run already in --out without training it again.
 `desktune train desktune/examples/tools.yaml` (desktune's defaults) on the built-in Gemma 3 270M (or --model REF), then every assistant turn of the held-out rows is answered greedily, twice:
 - desktune: `evaluate()` on the held-out file, which answers through desktune's own `generate(..., tools=)` with
   strict calls (its default: a call keeps to the declared functions), base and tuned (the base's figure beside the
@@ -30,23 +32,23 @@ import torch
 from own_data import untrained_in
 
 EXAMPLE = Path(__file__).resolve().parent.parent / "desktune" / "examples"
-CONFIG, HELD_OUT = EXAMPLE / "tools.yaml", EXAMPLE / "tools" / "heldout.jsonl"
+CONFIG, SET = EXAMPLE / "tools.yaml", EXAMPLE / "tools"
 
 
-def train(model: str, out: Path, overrides: list[str]) -> float:
+def train(model: str, data: Path, out: Path, overrides: list[str]) -> float:
     started = time.perf_counter()
-    subprocess.run([sys.executable, "-m", "desktune", "train", str(CONFIG), f"output={out}", f"model={model}",
-                    "--overwrite", *overrides], check=True, stdout=subprocess.DEVNULL)
+    subprocess.run([sys.executable, "-m", "desktune", "train", str(CONFIG), f"data.train={data / 'train.jsonl'}",
+                    f"output={out}", f"model={model}", "--overwrite", *overrides], check=True, stdout=subprocess.DEVNULL)
     return time.perf_counter() - started
 
 
-def held_out_turns() -> list[tuple[list[dict], dict, str, list[dict]]]:
+def held_out_turns(held_out: Path) -> list[tuple[list[dict], dict, str, list[dict]]]:
     """(prompt, expected turn, kind, tools) for every assistant turn of the held-out rows, in eval's order."""
     from desktune.data.formats import normalise_with_tools
     from desktune.data.sources import read_rows
     from desktune.eval.tools import tool_turns
 
-    rows, _ = read_rows(str(HELD_OUT))
+    rows, _ = read_rows(str(held_out))
     turns = []
     for where, row in rows:
         messages, tools = normalise_with_tools(row, where)
@@ -61,16 +63,21 @@ def base_folder(model: str) -> str:
 
 
 def answers_peft(run: Path, model_ref: str, turns: list, limits: list[int]) -> list[tuple[str, bool]]:
-    """What a user's own script does: base + adapter (merged, as own_data.py explains), the adapter folder's tokenizer
-    and saved chat template, the conversation in OpenAI form with the tools, greedy until an end token."""
+    """What a user's own script does: base + adapter (merged, as own_data.py explains), or a full fine-tune's model/
+    folder, with that folder's tokenizer and saved chat template, the conversation in OpenAI form with the tools,
+    greedy until an end token."""
     from peft import PeftModel
     from transformers import AutoModelForCausalLM, AutoTokenizer
 
     from desktune.data.tools import openai_messages, openai_tools
 
-    tokenizer = AutoTokenizer.from_pretrained(run / "adapter")
-    model = PeftModel.from_pretrained(AutoModelForCausalLM.from_pretrained(base_folder(model_ref)),
-                                      run / "adapter").merge_and_unload().eval()
+    folder = run / "adapter" if (run / "adapter").exists() else run / "model"
+    tokenizer = AutoTokenizer.from_pretrained(folder)
+    if folder.name == "model":
+        model = AutoModelForCausalLM.from_pretrained(folder).eval()
+    else:
+        model = PeftModel.from_pretrained(AutoModelForCausalLM.from_pretrained(base_folder(model_ref)),
+                                          folder).merge_and_unload().eval()
     ends = _end_ids(model, tokenizer)
     out = []
     for (prompt, _, _, tools), limit in zip(turns, limits):
@@ -109,16 +116,16 @@ def export_check(run: Path) -> tuple[bool, str]:
     return done.returncode == 0, why
 
 
-def measure(model: str, out: Path, overrides: list[str], export: bool) -> dict:
+def measure(model: str, data: Path, out: Path, overrides: list[str], export: bool, reuse: bool) -> dict:
     from transformers import AutoTokenizer
 
     from desktune.eval.evaluate import evaluate
     from desktune.runs import RunDir
 
-    seconds = train(model, out, overrides)
-    result = evaluate(RunDir(out), data_file=str(HELD_OUT), n_samples=0)
+    seconds = json.loads((out / "summary.json").read_text())["seconds"] if reuse else train(model, data, out, overrides)
+    result = evaluate(RunDir(out), data_file=str(data / "heldout.jsonl"), n_samples=0)
     desktune_turns = result["tool_calls"]["turns"]
-    turns = held_out_turns()
+    turns = held_out_turns(data / "heldout.jsonl")
     assert [t[0][-1]["content"] for t in turns] == [t["prompt"] for t in desktune_turns], "turns out of order"
     tool_format = result["tool_calls"]["tool_format"]
     peft = answers_peft(out, model, turns, [t["max_new_tokens"] for t in desktune_turns])
@@ -126,10 +133,10 @@ def measure(model: str, out: Path, overrides: list[str], export: bool) -> dict:
         [{"prompt": t[0][-1]["content"], "answer": text, "ended": ended} for t, (text, ended) in zip(turns, peft)],
         indent=1, ensure_ascii=False))
     texts = {"desktune": [t["tuned"] for t in desktune_turns], "peft": [text for text, _ in peft]}
-    tokenizer = AutoTokenizer.from_pretrained(out / "adapter")
+    tokenizer = AutoTokenizer.from_pretrained(out / "adapter" if (out / "adapter").exists() else out / "model")
     never = untrained_in([t for path in texts.values() for t in path], tokenizer, base_folder(model))
     report = {
-        "model": model, "train_s": seconds, "tool_format": tool_format, "held_out_turns": len(turns),
+        "model": model, "data": str(data), "train_s": seconds, "tool_format": tool_format, "held_out_turns": len(turns),
         "base": result["tool_calls"]["base"],
         "desktune": result["tool_calls"]["tuned"],
         "peft": score_path(turns, texts["peft"], tool_format),
@@ -163,11 +170,13 @@ HEADER = ("| model | train s | right function (desktune strict / PEFT free) | ex
 
 def main(argv: list[str]) -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--data", type=Path, default=SET, help="folder with train.jsonl and heldout.jsonl")
     parser.add_argument("--model", default="builtin:gemma-3-270m", help="base model (a tiny folder for a smoke run)")
+    parser.add_argument("--reuse", action="store_true", help="score the run in --out as it is (no training)")
     parser.add_argument("--out", default="runs/tools", help="run folder")
     parser.add_argument("--no-export", action="store_true", help="skip the q8_0 export check")
     args, overrides = parser.parse_known_args(argv)
-    r = measure(args.model, Path(args.out), overrides, not args.no_export)
+    r = measure(args.model, args.data, Path(args.out), overrides, not args.no_export, args.reuse)
     print(HEADER)
     print(row(r), flush=True)
     print(f"held-out: {r['held_out_turns']} assistant turns ({r['desktune']['call_turns']} calls, "

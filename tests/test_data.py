@@ -230,8 +230,8 @@ def test_data_check_reads_the_file_as_training_would(tmp_path, tiny_models, caps
     assert main(["data", "check", str(path), "data.eval=0.5", model, "--json"]) == 0
     report = json.loads(capsys.readouterr().out)
     assert report["examples"] == report["train_examples"] == 10 and report["eval_examples"] == 0  # nothing held out
-    assert main(["data", "check", str(path), "data.max_length=0", model]) == 2
-    assert "error: data.max_length=0 must be positive" in capsys.readouterr().err  # training's own refusal
+    assert main(["data", "check", str(path), "data.max_length=-1", model]) == 2
+    assert "error: data.max_length=-1 must be positive" in capsys.readouterr().err  # training's own refusal
 
 
 def test_data_check_on_a_config_checks_its_data_with_its_model(tmp_path, tiny_models, capsys):

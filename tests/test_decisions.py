@@ -106,3 +106,40 @@ def test_the_auto_lr_follows_the_answer_length_and_a_requested_one_is_kept():
     assert chosen(42, tools=True)[0] == 5e-5  # tool rows: calls learned for less forgetting
     assert chosen(42, "method=full", tools=True)[0] == 2e-5
     assert chosen(42, "train.lr=3e-4", tools=True) == (3e-4, "requested")
+
+
+# --- method auto: a small model learning tool calls trains every weight where it fits ---
+
+def method_for(*overrides, tools=True, hidden=64, usable=16e9) -> tuple[str, str]:
+    from types import SimpleNamespace
+
+    from transformers import LlamaConfig
+
+    from desktune.config import load_config
+    from desktune.train.autoplan import choose_method
+
+    cfg = load_config(None, list(overrides))
+    examples = [SimpleNamespace(tools=[{"name": "f"}] if tools else None) for _ in range(4)]
+    model_config = LlamaConfig(hidden_size=hidden, intermediate_size=4 * hidden, num_hidden_layers=16,
+                               num_attention_heads=8, num_key_value_heads=8, vocab_size=32000)
+    why = choose_method(cfg, examples, model_config, usable)
+    return cfg.method, why
+
+
+def test_auto_method_trains_a_small_model_learning_tool_calls_whole():
+    method, why = method_for()
+    assert method == "full" and why.startswith("auto: a small model") and "FunctionGemma" in why
+
+
+@pytest.mark.parametrize("overrides,kwargs,expected,why", [
+    ((), {"tools": False}, "lora", "auto"),  # chat rows keep the adapter the quality defaults were measured on
+    ((), {"hidden": 2048}, "lora", "auto: tool rows, and a model of 1.2B parameters trains an adapter"),
+    ((), {"usable": 1e7}, "lora", "auto: tool rows, but a full fine-tune of"),  # ~3M parameters: ~0.1 GB
+    (("train.objective=dpo",), {}, "lora", "auto"),
+    (("init_from=runs/earlier",), {}, "lora", "auto"),
+    (("train.fsdp=true",), {"tools": False}, "full", "auto: train.fsdp shards a full fine-tune"),
+    (("method=lora",), {}, "lora", "requested"),
+])
+def test_auto_method_keeps_an_adapter_otherwise(overrides, kwargs, expected, why):
+    method, said = method_for(*overrides, **kwargs)
+    assert method == expected and said.startswith(why)

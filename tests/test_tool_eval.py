@@ -162,6 +162,13 @@ def test_eval_of_the_run_s_own_held_out_split_scores_its_tool_rows(tool_run, cap
     assert tuned["right_function_pct"] == tuned["calls_parse_pct"] == 100.0
 
 
+def test_eval_reads_a_held_out_tool_row_longer_than_training_s_whole(tool_run, tmp_path, capsys):  # noqa: F811
+    wordy = {**WEATHER, "description": "Current weather in a city. " * 120}  # ~1,500 tiny tokens: the run's rows cut at 1024
+    held_out = write_jsonl(tmp_path / "long.jsonl", [openai_row(tools=[{"type": "function", "function": wordy}])])
+    assert main(["eval", str(tool_run), "--data", str(held_out), "--samples", "0"]) == 0
+    assert json.loads((tool_run / "eval.json").read_text())["tool_calls"]["tuned"]["call_turns"] == 1
+
+
 # --- the bundled tool set ---
 
 def load_generator():

@@ -383,6 +383,23 @@ def test_a_wording_masks_the_values_of_every_call_of_its_turn():
     assert wording("book 2 at 12:30pm", [{"name": "book", "arguments": {"people": 2, "vip": True}}]) == "book {} at #pm"
 
 
+def test_tool_rows_longer_than_1024_tokens_are_kept_whole_by_default(tmp_path, tiny_models, capsys):
+    wordy = {**WEATHER, "description": "Current weather in a city. " * 120}  # declarations of ~1,500 tiny tokens
+    path = write_jsonl(tmp_path / "tools.jsonl", [openai_row(tools=[{"type": "function", "function": wordy}])] * 4)
+    model = f"--model={tiny_models['gemma3']}"
+    assert main(["data", "check", str(path), model, "--json"]) == 0
+    report = json.loads(capsys.readouterr().out)
+    assert report["truncated"] == 0 and report["max_length"] == report["max_length_seen"] > 1024
+    assert report["max_length_why"].startswith("auto: the longest tool row")
+    assert main(["data", "check", str(path), "data.max_length=1024", model]) == 2  # asked for: cut, and said so
+    assert "no trained tokens left after truncation to 1024" in capsys.readouterr().err
+    chats = write_jsonl(tmp_path / "chats.jsonl", [{"messages": [{"role": "user", "content": "hi"},
+                                                                 {"role": "assistant", "content": "Ahoy! " * 800}]}] * 2)
+    assert main(["data", "check", str(chats), model, "--json"]) == 0
+    report = json.loads(capsys.readouterr().out)
+    assert report["max_length"] == 1024 and report["truncated"] == 2  # chat rows: cut at 1024 as before
+
+
 def test_a_plain_file_reports_no_tool_format(tmp_path, tiny_models, capsys):
     path = write_jsonl(tmp_path / "plain.jsonl", [{"messages": PLAIN}])
     assert main(["data", "check", str(path), f"--model={tiny_models['gemma3']}", "--json"]) == 0
@@ -402,6 +419,10 @@ def test_tool_rows_train_end_to_end(tiny_models, tmp_path):
     assert "data:\n" in (run / "config.yaml").read_text() and "template: gemma" in (run / "config.yaml").read_text()
     losses = [json.loads(line)["loss"] for line in (run / "metrics.jsonl").read_text().splitlines() if "loss" in line]
     assert len(losses) == 2 and all(loss == loss for loss in losses)
+    # method auto: a model this small learning calls is fine-tuned whole, and the run says why
+    decisions = json.loads((run / "decisions.json").read_text())
+    assert decisions["method"].startswith("full (auto: a small model") and (run / "model").is_dir()
+    assert "method: full" in (run / "config.yaml").read_text()
 
 
 def test_a_hermes_sharegpt_row_reads_as_a_plain_chat_with_results_on_the_user_side():

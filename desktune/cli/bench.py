@@ -103,7 +103,7 @@ def _prepare(cfg, args, work: Path, source) -> tuple:
     from desktune.hardware.precision import choose_precision
     from desktune.hardware.probe import matmul_gflops
     from desktune.models.load import load_model_config, load_tokenizer
-    from desktune.train.autoplan import batch_size, tool_schedule
+    from desktune.train.autoplan import batch_size, choose_method, this_device, tool_schedule
 
     chat, data = prepare_data(cfg, load_tokenizer(source), load_model_config(source).model_type)
     if not data.eval:
@@ -115,7 +115,10 @@ def _prepare(cfg, args, work: Path, source) -> tuple:
     eval_file = write(work / "eval.jsonl", data.eval)
     chat.tokenizer.save_pretrained(work / "tokenizer")  # the chat template desktune trains with, for the recipes
     facts = detect()
-    peak = matmul_gflops(facts.kind, choose_precision("auto", facts)[0], seconds=2.0)
+    precision = choose_precision("auto", facts)[0]
+    peak = matmul_gflops(facts.kind, precision, seconds=2.0)
+    model_config = load_model_config(source)
+    choose_method(cfg, data.train, model_config, this_device(facts, precision).usable)  # as training will
     examples = min(args.examples, len(data.train))
     # one epoch is timed, at the batch a real training of these examples would take (auto: over all its epochs)
     batch, _ = batch_size(cfg.train, examples, tool_schedule(cfg, data.train))

@@ -51,7 +51,8 @@ def _text(r: dict) -> str:
         f"format        {', '.join(f'{k} ({v})' for k, v in r['formats'].items())}; template {r['template']}",
         f"examples      {r['examples']} of {r['rows']} rows; {r['truncated']} truncated, {r['dropped']} dropped, "
         f"{r['skipped_invalid']} invalid",
-        f"tokens        {r['train_tokens']:,} in all, {r['trained_tokens']:,} trained; longest {r['max_length_seen']}",
+        f"tokens        {r['train_tokens']:,} in all, {r['trained_tokens']:,} trained; longest {r['max_length_seen']}; cut at "
+        f"{r['max_length']} ({r['max_length_why']})",
         *_tool_lines(r),
         *_pair_lines(r),
         f"end of turn   {'trained' if r['end_of_turn_trained'] else 'NOT trained in every example'}",

@@ -38,15 +38,16 @@ def run(argv: list[str]) -> int:
     from desktune.models.load import load_model_config, load_tokenizer, resolve
     from desktune.models.untrained import before_training
     from desktune.plan.fit import launch_hint
-    from desktune.train.autoplan import make_plan
+    from desktune.train.autoplan import choose_method, make_plan, this_device
 
     source = resolve(cfg.model)
     model_config = load_model_config(source)
     chat, data = prepare_data(cfg, load_tokenizer(source), model_config.model_type)
+    method_why = choose_method(cfg, data.train, model_config, (device or this_device(facts, precision)).usable)
     plan = make_plan(cfg, model_config, data.train, facts, precision, args.processes, device)
     untrained = before_training(cfg.untrained_tokens, cfg.method, source.path, chat.tokenizer,
                                 (s.ids for e in data.train for s in e.sequences), chat.end_of_turn)
-    result = {"model": cfg.model, "method": cfg.method, "device": f"{facts.kind} ({facts.name})",
+    result = {"model": cfg.model, "method": cfg.method, "method_why": method_why, "device": f"{facts.kind} ({facts.name})",
               "precision": f"{precision}: {why}", **plan.to_dict(), "untrained_tokens": untrained,
               "planning_seconds": 0.0}
     hint = launch_hint(plan.seconds_per_step * plan.steps)
@@ -74,6 +75,7 @@ def _precision(requested: str, facts) -> tuple[str, str]:
 
 def _table(r: dict) -> str:
     lines = [f"{r['model']} · {r['method']} · {r['device']} · {r['precision']}",
+             *([f"method {r['method']}: {r['method_why']}"] if r["method_why"] != "requested" else []),
              f"micro-batch tokens {r['micro_batch_tokens']}: {r['micro_batch_tokens_why']}",
              f"gradient checkpointing: {r['gradient_checkpointing_why']}",
              f"untrained tokens: {r['untrained_tokens']}", *_objective_lines(r), "", "memory (GB)"]

@@ -19,7 +19,8 @@ class DataConfig:
     template: str = opt("auto", "chat template: auto (the tokenizer's own, else one for the model type), "
                         "own, or a built-in one", ("auto", "own", "gemma", "chatml", "llama3"))
     train_on: str = opt("assistant", "which tokens train", ("assistant", "last", "all"))
-    max_length: int = opt(1024, "longest example in tokens")
+    max_length: int = opt(0, "longest example in tokens (0: auto: 1024; where rows declare tools, the longest "
+                          "tool row up to 4096, as a cut tool row loses its call)")
     too_long: str = opt("truncate", "what to do with longer examples", ("truncate", "drop"))
     packing: bool = opt(True, "pack several examples per row (attention never crosses examples)")
 
@@ -91,8 +92,9 @@ class TrainConfig:
 @dataclass
 class Config:
     model: str = opt("builtin:gemma-3-270m", "hub id, local folder, .gguf file or builtin:NAME")
-    method: str = opt("lora", "how to fine-tune: lora (adapter), qlora (adapter on a 4-bit base, CUDA only), "
-                      "full (every weight)", ("lora", "qlora", "full"))
+    method: str = opt("auto", "how to fine-tune: lora (adapter), qlora (adapter on a 4-bit base, CUDA only), "
+                      "full (every weight); auto: full for a model of at most 0.6B parameters learning tool calls "
+                      "(most rows declare tools) where it fits, lora otherwise", ("auto", "lora", "qlora", "full"))
     output: str = opt("", "run folder (default: runs/<config name>)")
     new_tokens: str = opt("", "tokens to add to the vocabulary if missing, comma-separated (e.g. <think>,</think>); "
                           "their embedding and output rows train, also for tokens the base never learned")

@@ -37,21 +37,23 @@ def load_examples(spec: str, chat: ChatFormat, data_cfg) -> tuple[list[Example],
     formats = Counter(detect(row) for _, row in rows)
     if data_cfg.format == "auto":
         refuse_mixed_formats(rows)
-    examples, problems, truncated, dropped = [], [], 0, 0
+    encoded, problems = [], []
     for where, row in rows:
         try:
-            example = _encode_row(where, row, chat, data_cfg)
+            encoded.append(_encode_row(where, row, chat, data_cfg))
         except DataError as e:
             problems.append(e)
-            continue
-        if len(example.encoded.ids) > data_cfg.max_length:
+    limit, limit_why = max_length_for(data_cfg.max_length, encoded)
+    examples, truncated, dropped = [], 0, 0
+    for example in encoded:
+        if len(example.encoded.ids) > limit:
             if data_cfg.too_long == "drop":
                 dropped += 1
                 continue
             truncated += 1
-            example.encoded = Encoded(example.encoded.ids[: data_cfg.max_length], example.encoded.trained[: data_cfg.max_length])
+            example.encoded = Encoded(example.encoded.ids[:limit], example.encoded.trained[:limit])
             if not any(example.encoded.trained):
-                problems.append(DataError(f"{where}: no trained tokens left after truncation to {data_cfg.max_length}",
+                problems.append(DataError(f"{example.where}: no trained tokens left after truncation to {limit}",
                                           "raise data.max_length or shorten the prompt"))
                 continue
         examples.append(example)
@@ -66,8 +68,23 @@ def load_examples(spec: str, chat: ChatFormat, data_cfg) -> tuple[list[Example],
                         "check the rows, or raise data.max_length")
     stats = {"file": spec, "read_as": read_as, "rows": len(rows), "formats": dict(formats), "examples": len(examples),
              "truncated": truncated, "dropped": dropped, "skipped_invalid": len(problems),
-             "problems": [p.message for p in problems[:5]]}
+             "problems": [p.message for p in problems[:5]], "max_length": limit, "max_length_why": limit_why}
     return examples, stats
+
+
+DEFAULT_MAX_LENGTH, TOOL_MAX_LENGTH = 1024, 4096
+
+
+def max_length_for(requested: int, examples: list[Example]) -> tuple[int, str]:
+    """data.max_length with auto (0) resolved for these examples, and why. A tool row cut short loses its call (the
+    calls come last), and six functions' declarations alone can take 1,200 tokens, so tool rows are kept whole."""
+    if requested:
+        return requested, "requested"
+    tool_rows = max((len(e.encoded.ids) for e in examples if e.tools is not None), default=0)
+    if tool_rows > DEFAULT_MAX_LENGTH:
+        limit = min(tool_rows, TOOL_MAX_LENGTH)
+        return limit, f"auto: the longest tool row, {tool_rows} tokens (at most {TOOL_MAX_LENGTH}): a cut one loses its call"
+    return DEFAULT_MAX_LENGTH, "auto"
 
 
 def _encode_row(where: str, row, chat: ChatFormat, data_cfg) -> Example:
@@ -100,8 +117,9 @@ def split_data(data_cfg, chat: ChatFormat, seed: int, load) -> tuple[list, list,
     load(spec, chat, data_cfg), and the training file's stats."""
     if not data_cfg.train:
         raise DataError("no training data: data.train is empty", "set data.train=path/to/train.jsonl")
-    if not 0 < data_cfg.max_length:
-        raise DataError(f"data.max_length={data_cfg.max_length} must be positive", "use e.g. data.max_length=1024")
+    if data_cfg.max_length < 0:
+        raise DataError(f"data.max_length={data_cfg.max_length} must be positive", "use e.g. data.max_length=1024, "
+                        "or 0 for auto")
     train, train_stats = load(data_cfg.train, chat, data_cfg)
     fraction = _fraction(data_cfg.eval)
     if fraction is None:
@@ -123,7 +141,9 @@ def prepare_data(cfg, tokenizer, model_type: str) -> tuple[ChatFormat, Dataset]:
     """The chat format and the encoded examples: the one sequence train, plan, bench and data check all run,
     so what they count and check is what training sees. Loading the tokenizer (models/) stays with the caller."""
     chat = ChatFormat(tokenizer, cfg.data.template, model_type)
-    return chat, dataset_for(cfg, chat)
+    data = dataset_for(cfg, chat)
+    cfg.data.max_length = data.stats["max_length"]  # auto resolved: the saved config cuts rows as training did
+    return chat, data
 
 
 def dataset_for(cfg, chat: ChatFormat) -> Dataset:

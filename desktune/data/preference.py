@@ -9,7 +9,8 @@ answer's tokens count, and the prompt must render to the same tokens on both sid
 from collections import Counter
 from dataclasses import dataclass
 
-from desktune.data.dataset import Dataset, length_histogram, mark_trained, refuse_mixed_formats, split_data
+from desktune.data.dataset import (DEFAULT_MAX_LENGTH, Dataset, length_histogram, mark_trained, refuse_mixed_formats,
+                                   split_data)
 from desktune.data.formats import detect, validate_messages
 from desktune.data.pack import Row, make_row, row_groups
 from desktune.data.sources import read_rows
@@ -131,27 +132,29 @@ def load_pairs(spec: str, chat: ChatFormat, data_cfg) -> tuple[list[Pair], dict]
     rows, read_as = read_rows(spec, data_cfg.text_split)
     refuse_mixed_formats(rows)
     pairs, problems, truncated, dropped = [], [], 0, 0
+    limit = data_cfg.max_length or DEFAULT_MAX_LENGTH
     for where, row in rows:
         try:
             pair = encode_pair(where, *read_pair(row, where), chat)
         except DataError as e:
             problems.append(e)
             continue
-        if max(len(pair.chosen.ids), len(pair.rejected.ids)) > data_cfg.max_length:
+        if max(len(pair.chosen.ids), len(pair.rejected.ids)) > limit:
             if data_cfg.too_long == "drop":
                 dropped += 1
                 continue
             truncated += 1
-            pair.chosen, pair.rejected = (_cut(s, data_cfg.max_length) for s in pair.sequences)
+            pair.chosen, pair.rejected = (_cut(s, limit) for s in pair.sequences)
             if not (any(pair.chosen.trained) and any(pair.rejected.trained)):
-                problems.append(DataError(f"{where}: no answer token left after truncation to "
-                                          f"{data_cfg.max_length}", "raise data.max_length or shorten the prompt"))
+                problems.append(DataError(f"{where}: no answer token left after truncation to {limit}",
+                                      "raise data.max_length or shorten the prompt"))
                 continue
         pairs.append(pair)
     _decide(problems, data_cfg, pairs, spec, rows, dropped)
     stats = {"file": spec, "read_as": read_as, "rows": len(rows), "formats": dict(Counter(detect(r) for _, r in rows)),
              "examples": len(pairs), "truncated": truncated, "dropped": dropped, "skipped_invalid": len(problems),
-             "problems": [p.message for p in problems[:5]]}
+             "problems": [p.message for p in problems[:5]], "max_length": limit,
+             "max_length_why": "requested" if data_cfg.max_length else "auto"}
     return pairs, stats
 
 

@@ -3,6 +3,7 @@ calls each model makes."""
 
 import json
 import math
+from dataclasses import replace
 
 import torch
 
@@ -29,8 +30,10 @@ def evaluate(run, data_file: str | None = None, n_samples: int = 8, max_new_toke
     cfg = load_config(str(run.config))
     model, chat = load_run(run)
     pairs = cfg.train.objective != "sft"  # dpo / orpo: held-out preference pairs
-    if data_file:
-        examples, _ = (load_pairs if pairs else load_examples)(data_file, chat, cfg.data)
+    if data_file:  # cut as the run's auto length would cut it: a held-out tool row may be longer than training's
+        auto = "(auto" in run.decisions().get("max_length", "")
+        examples, _ = (load_pairs if pairs else load_examples)(data_file, chat,
+                                                                replace(cfg.data, max_length=0) if auto else cfg.data)
     else:
         examples = dataset_for(cfg, chat).eval  # the same seeded split training held out
     if not examples:

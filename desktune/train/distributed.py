@@ -70,7 +70,7 @@ def use_fsdp(cfg, processes: int) -> bool:
     """train.fsdp shards a full fine-tune over several processes; with one process it changes nothing."""
     if not cfg.train.fsdp:
         return False
-    if cfg.method != "full":
+    if cfg.method not in ("full", "auto"):  # auto with train.fsdp is a full fine-tune (autoplan.choose_method)
         from desktune.errors import ConfigError
 
         raise ConfigError(f"train.fsdp shards every trained weight; with method={cfg.method} only the small adapter "

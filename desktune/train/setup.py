@@ -24,7 +24,7 @@ from desktune.models.methods import check_method, prepare, quantization_kwargs
 from desktune.models.untrained import tokens_to_train
 from desktune.models.vocab import add_new_tokens, match_vocabulary
 from desktune.report.progress import Silent
-from desktune.train.autoplan import batch_size, epochs, make_plan, tool_schedule
+from desktune.train.autoplan import batch_size, choose_method, epochs, make_plan, this_device, tool_schedule
 from desktune.train.distributed import check_launch, shard, use_fsdp
 from desktune.train.forward import RowLoss, SequenceLogps
 from desktune.train.init_from import init_adapter, tokenizer_of
@@ -97,6 +97,7 @@ def set_up(cfg, run) -> Training:
         match_vocabulary(model, tokenizer)
     token_ids = add_new_tokens(tokenizer, model, cfg.new_tokens)
     chat, data = prepare_data(cfg, tokenizer, model.config.model_type)
+    method_why = choose_method(cfg, data.train, model.config, this_device(facts, precision).usable)
     if init is None:
         untrained, untrained_why = tokens_to_train(cfg.untrained_tokens, cfg.method, model, tokenizer,
                                                    (s.ids for e in data.train for s in e.sequences), chat.end_of_turn)
@@ -129,11 +130,13 @@ def set_up(cfg, run) -> Training:
     neutral_rows = pack(neutral_examples(chat), cfg.train.micro_batch_tokens) if guarded else []
     processes = f" x {accelerator.num_processes} processes" if accelerator.num_processes > 1 else ""
     decisions = {"device": f"{facts.kind} ({facts.name}){processes}", "precision": f"{precision}: {precision_why}",
+                 "method": f"{cfg.method} ({method_why})",
                  "objective": _objective_text(cfg, init),
                  "template": chat.name, "untrained_tokens": untrained_why, "lr": f"{cfg.train.lr:g} ({lr_why})",
                  "batch_size": f"{cfg.train.batch_size} ({batch_why})",
                  "steps": f"{total} ({schedule.per_epoch} per epoch, {len(data.train)} examples)",
                  "epochs": f"{cfg.train.epochs:g} ({epochs_why})",
+                 "max_length": f"{cfg.data.max_length} ({data.stats['max_length_why']})",
                  "micro_batch_tokens": plan.row_tokens_why, "gradient_checkpointing": plan.checkpointing_why,
                  "forgetting_guard": _guard_text(cfg, guarded)}
     meta = {"config": _resolved_config(cfg, run, precision, chat.name), "data_fingerprint": _fingerprint(data)}
