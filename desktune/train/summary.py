@@ -6,7 +6,8 @@ from desktune.train.state import TrainState
 
 def summarise(cfg, decisions, state: TrainState, data, seconds, kind) -> dict:
     evals = [v for _, v in state.eval_loss]
-    return {"model": cfg.model, "method": cfg.method, **decisions, "steps_done": state.step,
+    chosen = {k: v for k, v in decisions.items() if k != "method"}  # summary's method stays the bare name
+    return {"model": cfg.model, "method": cfg.method, **chosen, "steps_done": state.step,
             "stop_reason": state.stop_reason, "best_step": state.best_step, "best_eval_loss": state.best_eval,
             "seconds": round(seconds, 1), "tokens_seen": state.tokens,
             "trained_tokens_per_epoch": data.stats["trained_tokens"], "tokens_per_epoch": data.stats["train_tokens"],
