@@ -108,7 +108,7 @@ def test_fsdp_full_fine_tune_matches_one_process_and_resumes_after_a_kill(tiny_m
 
 
 def test_fsdp_is_refused_for_an_adapter(tiny_models, data, tmp_path, capsys):
-    assert main(["train", *args(tiny_models["llama"], data, tmp_path / "r", "train.fsdp=true")]) == 2
+    assert main(["train", *args(tiny_models["llama"], data, tmp_path / "r", "method=lora", "train.fsdp=true")]) == 2
     assert "train.fsdp shards every trained weight" in capsys.readouterr().err
     assert not (tmp_path / "r").exists()
 
