@@ -9,7 +9,7 @@ answer's tokens count, and the prompt must render to the same tokens on both sid
 from collections import Counter
 from dataclasses import dataclass
 
-from desktune.data.dataset import (DEFAULT_MAX_LENGTH, Dataset, length_histogram, mark_trained, refuse_mixed_formats,
+from desktune.data.dataset import (Dataset, length_histogram, mark_trained, max_length_for, refuse_mixed_formats,
                                    split_data)
 from desktune.data.formats import detect, validate_messages
 from desktune.data.pack import Row, make_row, row_groups
@@ -132,7 +132,7 @@ def load_pairs(spec: str, chat: ChatFormat, data_cfg) -> tuple[list[Pair], dict]
     rows, read_as = read_rows(spec, data_cfg.text_split)
     refuse_mixed_formats(rows)
     pairs, problems, truncated, dropped = [], [], 0, 0
-    limit = data_cfg.max_length or DEFAULT_MAX_LENGTH
+    limit, limit_why = max_length_for(data_cfg.max_length, [])  # pairs declare no tools: 1024 unless asked
     for where, row in rows:
         try:
             pair = encode_pair(where, *read_pair(row, where), chat)
@@ -153,8 +153,7 @@ def load_pairs(spec: str, chat: ChatFormat, data_cfg) -> tuple[list[Pair], dict]
     _decide(problems, data_cfg, pairs, spec, rows, dropped)
     stats = {"file": spec, "read_as": read_as, "rows": len(rows), "formats": dict(Counter(detect(r) for _, r in rows)),
              "examples": len(pairs), "truncated": truncated, "dropped": dropped, "skipped_invalid": len(problems),
-             "problems": [p.message for p in problems[:5]], "max_length": limit,
-             "max_length_why": "requested" if data_cfg.max_length else "auto"}
+             "problems": [p.message for p in problems[:5]], "max_length": limit, "max_length_why": limit_why}
     return pairs, stats
 
 

@@ -112,9 +112,10 @@ def choose_method(cfg, examples: list, model_config, usable: float) -> str:
     """Sets cfg.method when it is auto; returns why. usable: the bytes a training job may plan to use here."""
     if cfg.method != "auto":
         return "requested"
-    cfg.method = "full" if cfg.train.fsdp else "lora"
     if cfg.train.fsdp:
+        cfg.method = "full"
         return "auto: train.fsdp shards a full fine-tune"
+    cfg.method = "lora"
     if cfg.init_from or cfg.train.objective != "sft" or not declares_tools(examples):
         return "auto"
     params = Shape.from_config(model_config).params
