@@ -31,7 +31,7 @@ def run(argv: list[str]) -> int:
         raise RunError(f"nothing to resume: {run_dir.path} does not exist", "drop --resume to start a new run")
 
     from desktune.report.summary import write_report
-    from desktune.train.distributed import is_main_process, leave_process_group
+    from desktune.train.distributed import exit_if_launched, is_main_process, leave_process_group
     from desktune.train.loop import train  # torch and transformers load only when training starts
 
     # a failure marks the run folder itself (failed.json, running.pid gone): train() does, whoever calls it
@@ -40,10 +40,10 @@ def run(argv: list[str]) -> int:
               allow_changes=args.allow_changes)
     finally:
         leave_process_group()
-    if not is_main_process():  # of several processes, only the main one writes the run folder
-        return 0
-    write_report(run_dir)
-    print(f"run folder: {run_dir.path}\ntry: desktune generate {run_dir.path} --prompt 'Hello!'")
+    if is_main_process():  # of several processes, only the main one writes the run folder
+        write_report(run_dir)
+        print(f"run folder: {run_dir.path}\ntry: desktune generate {run_dir.path} --prompt 'Hello!'")
+    exit_if_launched(0)
     return 0
 
 

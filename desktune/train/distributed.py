@@ -25,6 +25,20 @@ def leave_process_group() -> None:
         dist.destroy_process_group()
 
 
+def exit_if_launched(code: int) -> None:
+    """A process of a launch (torchrun, accelerate launch) ends here, skipping the interpreter's teardown: gloo's
+    worker threads can still hold tensors then and abort the process (SIGABRT, "terminate called without an
+    active exception") after training finished, failing the whole launch. CI saw it twice, the second time after
+    the process group had been destroyed."""
+    if int(os.environ.get("WORLD_SIZE", "1")) <= 1:
+        return
+    import sys
+
+    sys.stdout.flush()
+    sys.stderr.flush()
+    os._exit(code)
+
+
 def launch_problem(local_processes: int, cuda_devices: int) -> str | None:
     """Why this launch cannot work, or None. NCCL (the backend whenever CUDA is visible) refuses two processes on
     one GPU ("Duplicate GPU detected") only after every process has loaded the model."""
