@@ -103,3 +103,24 @@ def test_where_no_likely_token_keeps_the_call_valid_a_punctuation_token_closes_i
     guided = StrictCalls(tokenizer, 0, TOOLS, "functiongemma", greedy=True)(torch.tensor([ids]), scores)
     chosen = tokenizer.decode([guided[0].argmax().item()])
     assert chosen in (",", "}") and torch.isinf(guided[0]).sum() == len(tokenizer) - 1
+
+
+def test_a_declared_name_begun_with_a_piece_no_likely_token_continues_is_spelled_out(tiny_models, monkeypatch):
+    """The model wrote `pri` of `priority` and is sure of a letter that fits nothing; no punctuation may follow
+    either, so a token spelling the rest of the name is taken (the built-in once wrote `ame` of `amenities`
+    and went free)."""
+    import torch
+
+    from desktune.infer import strict_calls
+    from desktune.infer.strict_calls import StrictCalls
+    from test_tools_data import chat_for
+
+    tokenizer = chat_for(tiny_models, "gemma3", "gemma").tokenizer
+    ids = tokenizer.encode(S + "call:add_todo{pri", add_special_tokens=False)
+    scores = torch.zeros(1, len(tokenizer))
+    scores[0, tokenizer.encode("x", add_special_tokens=False)[0]] = 10.0
+    monkeypatch.setattr(strict_calls, "SEARCH_WIDTHS", (1,))
+    guided = StrictCalls(tokenizer, 0, TOOLS, "functiongemma", greedy=True)(torch.tensor([ids]), scores)
+    written = tokenizer.decode(ids + [guided[0].argmax().item()], skip_special_tokens=False)
+    assert written.startswith(S + "call:add_todo{pri") and len(written) > len(S + "call:add_todo{pri")
+    assert "priority:".startswith(written.split("{")[-1]) or written.endswith("priority:")

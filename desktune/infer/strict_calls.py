@@ -17,7 +17,7 @@ import re
 
 from desktune.infer.tool_calls import ESCAPE, FUNCTIONGEMMA_END, FUNCTIONGEMMA_START, HERMES_END, HERMES_START
 
-SEARCH_WIDTHS = (64, 2048)  # tokens ranked by the model, tried in turn; then the punctuation tokens below
+SEARCH_WIDTHS = (64, 2048)  # tokens ranked by the model, tried in turn; then the spelling tokens (below)
 PUNCTUATION = ',]}[{:"<'  # where a model sure of something else must close a value, a list or the call
 _NUMBER = {"integer": re.compile(r"-?\d+"), "number": re.compile(r"-?\d+(\.\d+)?([eE][+-]?\d+)?")}
 _NUMBER_PREFIX = re.compile(r"-?(\d+(\.\d*)?([eE][+-]?\d*)?)?")
@@ -61,8 +61,7 @@ class StrictCalls:
     def __init__(self, tokenizer, prompt_length: int, tools: list[dict], tool_format: str, greedy: bool):
         self.tokenizer, self.prompt_length, self.tools, self.greedy = tokenizer, prompt_length, tools, greedy
         self.tool_format = tool_format
-        spelled = [tokenizer.encode(mark, add_special_tokens=False) for mark in PUNCTUATION]
-        self.punctuation = [ids[0] for ids in spelled if len(ids) == 1]
+        self.spelling = spelling_tokens(tokenizer, tools)
 
     def __call__(self, input_ids, scores):
         for row, ids in enumerate(input_ids[:, self.prompt_length:].tolist()):
@@ -77,11 +76,11 @@ class StrictCalls:
 
     def _allowed(self, ids: list[int], before: str, row_scores) -> list[int]:
         """The best tokens that keep the call valid; none (the model goes free, its call shown unparsed) only where
-        neither its top 2048 nor a punctuation token does."""
+        neither its top 2048 nor a spelling token does."""
         tried = 0
         for width in SEARCH_WIDTHS + (None,):
             if width is None:
-                ranked = sorted(self.punctuation, key=lambda token: -row_scores[token].item())
+                ranked = sorted(self.spelling, key=lambda token: -row_scores[token].item())
             else:
                 ranked = row_scores.topk(min(width, row_scores.shape[-1])).indices.tolist()[tried:]
                 tried += len(ranked)
@@ -101,6 +100,30 @@ class StrictCalls:
 
     def _text(self, ids: list[int]) -> str:
         return self.tokenizer.decode(ids, skip_special_tokens=False)
+
+
+def spelling_tokens(tokenizer, tools: list[dict]) -> list[int]:
+    """The tokens that close a value, a list or the call, and those that spell the rest of any declared name
+    from any letter on: where the model began a name with a piece none of its likely tokens continues (`ame`
+    of `amenities`), one of these finishes it."""
+    words = set(PUNCTUATION)
+    for tool in tools:
+        words |= {tool["name"], *_schema_words(tool.get("parameters") or {})}
+    tokens = set()
+    for word in words:
+        for start in range(len(word)):
+            tokens.update(tokenizer.encode(word[start:], add_special_tokens=False)[:1])
+    return sorted(tokens)
+
+
+def _schema_words(schema: dict) -> set[str]:
+    """Argument names and enum members, at any depth."""
+    words = {str(member) for member in schema.get("enum") or []}
+    for name, inner in (schema.get("properties") or {}).items():
+        words |= {name, *_schema_words(inner)}
+    if isinstance(schema.get("items"), dict):
+        words |= _schema_words(schema["items"])
+    return words
 
 
 class _MarkupReader:
