@@ -151,3 +151,16 @@ def test_a_damaged_builtin_copy_asks_to_delete_it(package, tiny_models, tmp_path
     with pytest.raises(ModelError, match="damaged or incomplete") as e:
         load_model(resolve("builtin:gemma-3-270m"))
     assert f"delete {cached}" in e.value.hint
+
+
+def test_the_conversion_runs_apart_and_its_error_comes_back_whole(tmp_path):
+    """The GGUF is read in a process of its own (its memory goes back with it); what it refuses still reaches
+    the user as one ModelError with its hint."""
+    from desktune.models.builtin import _convert_apart
+
+    bad = tmp_path / "gguf" / "model.gguf"
+    bad.parent.mkdir()
+    bad.write_bytes(b"not a gguf file at all")
+    with pytest.raises(ModelError, match="could not read the built-in model's GGUF") as e:
+        _convert_apart(bad, tmp_path / "models" / "gemma")
+    assert f"delete {bad.parent}" in e.value.hint and not (tmp_path / "models" / "gemma").exists()
