@@ -245,3 +245,13 @@ def test_auto_rows_grow_on_cpu_where_they_hold_a_shared_prefix_once(tiny_models,
     monkeypatch.setattr(pack, "MIN_SHARED", 1 << 30)  # nothing shared: the short row
     repeated = plan()
     assert repeated.row_tokens == 896 and "short rows are faster" in repeated.row_tokens_why
+
+
+def test_fp32_on_a_cpu_with_avx512_reaches_more_of_its_probed_peak():
+    """Only the compute term changes: the same probe, the same job, a shorter step where the CPU has AVX-512."""
+    def step(avx512: bool, precision: str) -> float:
+        return fit(LLAMA_8B, Job("lora", precision, 0, 0.6), "cpu", 200 * GB, 1000, 100, 1000, 10,
+                   avx512=avx512).seconds_per_step
+
+    assert step(True, "fp32") < step(False, "fp32")
+    assert step(True, "bf16") == step(False, "bf16")

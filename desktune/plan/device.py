@@ -20,6 +20,7 @@ class DeviceProfile:
     usable: float  # bytes a training job may plan to use
     gflops: float | None  # dense matmul peak in the training dtype; None: unknown, so no time estimate
     bf16: bool
+    avx512: bool = False  # CPU: see DeviceFacts
 
 
 @cache

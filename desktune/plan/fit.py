@@ -21,6 +21,9 @@ from desktune.plan.estimate import (
 # attention are not. CUDA bf16 was fitted on an H100 (see LAYER_PASS_SECONDS); MPS and CUDA fp32 are guesses.
 EFFICIENCY = {("cpu", "fp32"): 0.50, ("cpu", "bf16"): 0.39, ("mps", "fp32"): 0.4, ("cuda", "bf16"): 0.2,
               ("cuda", "fp16"): 0.2, ("cuda", "fp32"): 0.5}
+# fp32 on a CPU with AVX-512 (one with bf16 too, told to train in fp32): the built-in, rows of 256, stepped in 4.68 s
+# where 0.50 planned 6.49 (2026-12-06, check.py plan); the same kind fitted 0.53 before the one-buffer loss
+CPU_FP32_AVX512 = 0.69
 # AdamW reads and writes weights, gradients and two moments, and clipping, zeroing and dense embedding gradients
 # pass over them too: memory-bound (bytes/s, same provenance; CPU with the fused AdamW).
 OPTIMIZER_BANDWIDTH = {"cpu": 8e9, "mps": 100e9, "cuda": 1000e9}
@@ -80,7 +83,7 @@ class Plan:
 
 def fit(shape: Shape, job: Job, kind: str, usable: float, gflops: float | None, longest: int, tokens_per_step: float,
         steps: int, row_tokens: int = 0, checkpointing: str = "auto", low_memory: bool = False,
-        largest_step: float = 0) -> Plan:
+        largest_step: float = 0, avx512: bool = False) -> Plan:
     """job's row_tokens/checkpointing are overwritten by the decisions; longest: the longest example in tokens;
     largest_step: tokens of the run's biggest step (default tokens_per_step), which makes the biggest row.
     low_memory: auto values take the smallest footprint instead of the fastest that fits.
@@ -99,7 +102,8 @@ def fit(shape: Shape, job: Job, kind: str, usable: float, gflops: float | None, 
     if not row_tokens and job.checkpointing and sum(memory(shape, job, kind).values()) > usable:
         chosen, row_why = _shrink_rows(shape, job, kind, usable, longest, chosen, row_why)
     parts = memory(shape, job, kind)
-    seconds = _seconds_per_step(shape, job, kind, gflops, tokens_per_step) if gflops else 0.0
+    seconds = _seconds_per_step(shape, job, kind, gflops * efficiency(kind, job.precision, avx512),
+                                tokens_per_step) if gflops else 0.0
     plan = Plan(chosen, row_why, job.checkpointing, ckpt_why, parts, usable, seconds, steps,
                 loading_peak(shape, job, kind))
     plan.advice = advice(shape, job, plan, kind)
@@ -116,9 +120,16 @@ def _shrink_rows(shape: Shape, job: Job, kind: str, usable: float, longest: int,
     return chosen, why
 
 
-def _seconds_per_step(shape: Shape, job: Job, kind: str, gflops: float, tokens_per_step: float) -> float:
+def efficiency(kind: str, precision: str, avx512: bool = False) -> float:
+    """The share of the probed matmul peak a training step reaches."""
+    if kind == "cpu" and precision == "fp32" and avx512:
+        return CPU_FP32_AVX512
+    return EFFICIENCY.get((kind, precision), 0.3)
+
+
+def _seconds_per_step(shape: Shape, job: Job, kind: str, reached_gflops: float, tokens_per_step: float) -> float:
     flops = flops_per_token(shape, job) * tokens_per_step
-    compute = flops / (gflops * 1e9 * EFFICIENCY.get((kind, job.precision), 0.3))
+    compute = flops / (reached_gflops * 1e9)
     rows = -(-tokens_per_step // job.row_tokens)
     fixed = rows * shape.layers * (3 if job.checkpointing else 2) * LAYER_PASS_SECONDS.get(kind, 0.0)
     matrix = job.attention_matrix * rows * shape.layers * shape.heads * job.row_tokens ** 2 * \
@@ -127,11 +138,12 @@ def _seconds_per_step(shape: Shape, job: Job, kind: str, gflops: float, tokens_p
     return STEP_OVERHEAD + compute + fixed + matrix + optimizer
 
 
-def forward_seconds(shape: Shape, job: Job, kind: str, gflops: float | None, tokens: float) -> float:
+def forward_seconds(shape: Shape, job: Job, kind: str, gflops: float | None, tokens: float,
+                    avx512: bool = False) -> float:
     """A forward pass without gradients over this many tokens (dpo's reference pass); 0 when the speed is unknown."""
     if not gflops:
         return 0.0
-    return tokens * forward_flops_per_token(shape, job) / (gflops * 1e9 * EFFICIENCY.get((kind, job.precision), 0.3))
+    return tokens * forward_flops_per_token(shape, job) / (gflops * 1e9 * efficiency(kind, job.precision, avx512))
 
 
 def _row_tokens(requested: int, longest: int, attention_matrix: bool, low_memory: bool) -> tuple[int, str]:

@@ -37,7 +37,7 @@ def this_device(facts, precision: str) -> DeviceProfile:
 
     _, available = device_memory(facts.kind)
     return DeviceProfile(facts.kind, facts.name, usable_memory(facts.kind, available),
-                         matmul_gflops(facts.kind, precision), facts.bf16_matmul)
+                         matmul_gflops(facts.kind, precision), facts.bf16_matmul, facts.avx512)
 
 
 def make_plan(cfg, model_config, train_examples: list, facts, precision: str, processes: int = 1,
@@ -66,7 +66,7 @@ def make_plan(cfg, model_config, train_examples: list, facts, precision: str, pr
         shared.trained_fraction = min(1.0, job.trained_fraction / share)
         return fit(shape, shared, device.kind, device.usable, device.gflops, max(lengths), tokens_per_step * share,
                    steps, row_tokens, cfg.train.gradient_checkpointing, cfg.train.low_memory,
-                   largest_step=largest), shared
+                   largest_step=largest, avx512=device.avx512), shared
 
     def share(row_tokens: int) -> float:
         return computed_share(train_examples, schedule, min(steps, schedule.per_epoch), row_tokens, cfg.data.packing)
@@ -79,7 +79,8 @@ def make_plan(cfg, model_config, train_examples: list, facts, precision: str, pr
             plan, decided = longer_shared_rows((plan, decided), fit_rows, share)
     plan.objective = cfg.train.objective
     if cfg.train.objective == "dpo":
-        plan.reference_seconds = forward_seconds(shape, decided, device.kind, device.gflops, sum(lengths) / processes)
+        plan.reference_seconds = forward_seconds(shape, decided, device.kind, device.gflops, sum(lengths) / processes,
+                                                    device.avx512)
     return plan
 
 
