@@ -5,8 +5,8 @@ README promises. Run it whenever training, data or the planner changes, and put 
 
 No part named: all three. The speed part races the TRL SFT recipe: `.venv/bin/pip install -e '.[bench]'` first.
 --reuse scores the results the last run left (runs/persona, runs/own-SET, runs/check/) instead of training again.
-Takes about an hour on a 2-core CPU, quality most of it (64 min alone, bf16, 2026-12-05; in fp32 the plan
-and speed parts took 13 min each, and the bundled example trains in 490 s against 234 s in bf16).
+Takes about an hour on a 2-core CPU, quality most of it (bf16, alone, 2026-12-06: quality 52 min, speed 9, plan
+10; in fp32 the plan and speed parts took 13 min each, and the bundled example trains in 490 s against 302 s in bf16).
 Say which CPU it ran on: desktune trains in bf16 where the CPU has bf16 matmul, in fp32 elsewhere.
 """
 
