@@ -12,6 +12,14 @@ from desktune.export.gguf_vocab import write_vocab
 FILE_TYPES = {"f16": gguf.LlamaFileType.MOSTLY_F16, "q8_0": gguf.LlamaFileType.MOSTLY_Q8_0}
 QUANTIZER_TYPES = {"q4_k_m": gguf.LlamaFileType.MOSTLY_Q4_K_M}  # need llama.cpp's quantizer
 QUANTS = list(FILE_TYPES) + list(QUANTIZER_TYPES)
+# Where the model's output head is its token embedding (Gemma), a q8_0 file keeps that matrix in f16: rounded to
+# q8_0, a full fine-tune of the built-in (errands tool set, 2026-12-06) answered one of five check prompts with a
+# stray token where transformers ended the turn by a margin of 1.97, and looped on another; f16 there: 5 of 5.
+OUTPUT_HEAD = "token_embd.weight"
+
+
+def tied(model) -> bool:
+    return bool(getattr(model.config, "tie_word_embeddings", False))
 
 
 def write_gguf(model, chat, path: Path, quant: str, name: str) -> Path:
@@ -24,7 +32,7 @@ def write_gguf(model, chat, path: Path, quant: str, name: str) -> Path:
     write_hparams(writer, model.config)
     write_vocab(writer, chat.tokenizer, model.config.vocab_size, chat.tokenizer.chat_template, chat.end_of_turn)
     for tensor_name, tensor in gguf_tensors(model, arch):
-        data, dtype = _encode(tensor.numpy(), quant)
+        data, dtype = _encode(tensor.numpy(), quant if tensor_name != OUTPUT_HEAD or not tied(model) else "f16")
         writer.add_tensor(tensor_name, data, raw_dtype=dtype)
     writer.write_header_to_file()
     writer.write_kv_data_to_file()
