@@ -36,8 +36,12 @@ def _convert_apart(gguf_path: Path, folder: Path) -> None:
     own (the bundled example peaked at 2.72 GB against 1.87 planned when it converted the model itself; 2026-12-06)."""
     import multiprocessing
 
-    with multiprocessing.get_context("spawn").Pool(1) as pool:
+    pool = multiprocessing.get_context("spawn").Pool(1)
+    try:
         pool.apply(_convert, (gguf_path, folder))  # its ModelError comes back as itself
+    finally:
+        pool.close()  # not terminate(): a worker killed leaves its semaphores for a warning at exit
+        pool.join()
 
 
 def converted_folder(name: str) -> Path:
