@@ -31,8 +31,9 @@ def write_gguf(model, chat, path: Path, quant: str, name: str) -> Path:
     writer.add_quantization_version(gguf.GGML_QUANT_VERSION)
     write_hparams(writer, model.config)
     write_vocab(writer, chat.tokenizer, model.config.vocab_size, chat.tokenizer.chat_template, chat.end_of_turn)
+    head_quant = "f16" if tied(model) else quant
     for tensor_name, tensor in gguf_tensors(model, arch):
-        data, dtype = _encode(tensor.numpy(), quant if tensor_name != OUTPUT_HEAD or not tied(model) else "f16")
+        data, dtype = _encode(tensor.numpy(), head_quant if tensor_name == OUTPUT_HEAD else quant)
         writer.add_tensor(tensor_name, data, raw_dtype=dtype)
     writer.write_header_to_file()
     writer.write_kv_data_to_file()
