@@ -79,14 +79,8 @@ def _tool_lines(r: dict) -> list[str]:
     t = r["tool_use"]
     return [f"tools         {t['tools_per_row_mean']:g} per row (max {t['tools_per_row_max']}) "
             f"in {t['rows_with_tools']} rows; {t['calls_per_example']:g} calls per example; {t['assistant_turns_without_call']} assistant "
-            f"turns without a call; written as {r['tool_format']}"] + _general_lines(r.get("general_requests")) \
-        + _rare_lines(t.get("rare_arguments") or {}) + _wording_lines(t.get("few_wordings") or {})
-
-
-def _general_lines(general: dict | None) -> list[str]:
-    if not general:
-        return []
-    return [f"no-tool mix   {general['why'].removeprefix('auto: ')}"]
+            f"turns without a call; written as {r['tool_format']}"] + _rare_lines(t.get("rare_arguments") or {}) \
+        + _wording_lines(t.get("few_wordings") or {})
 
 
 def _rare_lines(rare: dict) -> list[str]:

@@ -23,9 +23,6 @@ class DataConfig:
                           "tool row up to 4096, as a cut tool row loses its call)")
     too_long: str = opt("truncate", "what to do with longer examples", ("truncate", "drop"))
     packing: bool = opt(True, "pack several examples per row (attention never crosses examples)")
-    general_requests: str = opt("auto", "tool rows: mix in general requests answered in words, one for every five "
-                                "rows, so the model does not call a function for everything (auto: where most rows "
-                                "declare tools and some requests get no call)", ("auto", "off"))
 
 
 @dataclass

@@ -5,7 +5,6 @@ from collections import Counter
 from dataclasses import dataclass, field
 
 from desktune.data.formats import detect, normalise_with_tools
-from desktune.data.general_requests import general_rows
 from desktune.data.sources import read_rows
 from desktune.data.template import ChatFormat, Encoded
 from desktune.data.tool_coverage import few_wordings, rare_arguments
@@ -110,11 +109,7 @@ def refuse_mixed_formats(rows: list) -> None:
 
 def build_dataset(data_cfg, chat: ChatFormat, seed: int) -> Dataset:
     train, eval_examples, train_stats = split_data(data_cfg, chat, seed, load_examples)
-    added, why = general_rows(data_cfg.general_requests, train, chat, data_cfg.train_on, seed,
-                              train_stats["max_length"])
-    added = [Example(*row) for row in added]
-    stats = describe(train + added, eval_examples, chat, train_stats, tool_rows=train)
-    return Dataset(train + added, eval_examples, {**stats, "general_requests": {"added": len(added), "why": why}})
+    return Dataset(train, eval_examples, describe(train, eval_examples, chat, train_stats))
 
 
 def split_data(data_cfg, chat: ChatFormat, seed: int, load) -> tuple[list, list, dict]:
@@ -161,10 +156,8 @@ def dataset_for(cfg, chat: ChatFormat) -> Dataset:
     return build_pairs(cfg.data, chat, cfg.train.seed)
 
 
-def describe(train: list[Example], eval_examples: list[Example], chat: ChatFormat, source: dict,
-             tool_rows: list[Example] | None = None) -> dict:
-    """Counts, a length histogram and one example with its trained tokens marked, for data.json; how tools are
-    used is counted on tool_rows (the user's own rows; default: train)."""
+def describe(train: list[Example], eval_examples: list[Example], chat: ChatFormat, source: dict) -> dict:
+    """Counts, a length histogram and one example with its trained tokens marked, for data.json."""
     lengths = [len(e.encoded.ids) for e in train]
     trained = sum(sum(e.encoded.trained) for e in train)
     first = train[0].encoded
@@ -172,7 +165,7 @@ def describe(train: list[Example], eval_examples: list[Example], chat: ChatForma
     return {**source, "template": chat.name, "train_examples": len(train), "eval_examples": len(eval_examples),
             "train_tokens": sum(lengths), "trained_tokens": trained, "max_length_seen": max(lengths),
             "length_histogram": length_histogram(lengths),
-            "end_of_turn_trained": eot_trained, **_tool_use(train if tool_rows is None else tool_rows, chat),
+            "end_of_turn_trained": eot_trained, **_tool_use(train, chat),
             # encode() refuses any conversation whose generation prompt is not a token-prefix of its training text
             "generation_prompt_is_training_prefix": True, "example": mark_trained(chat.tokenizer, first)}
 

@@ -139,8 +139,6 @@ def set_up(cfg, run) -> Training:
                  "max_length": f"{cfg.data.max_length} ({data.stats['max_length_why']})",
                  "micro_batch_tokens": plan.row_tokens_why, "gradient_checkpointing": plan.checkpointing_why,
                  "forgetting_guard": _guard_text(cfg, guarded)}
-    if data.stats.get("general_requests", {}).get("added"):
-        decisions["general_requests"] = data.stats["general_requests"]["why"]
     meta = {"config": _resolved_config(cfg, run, precision, chat.name), "data_fingerprint": _fingerprint(data)}
     return Training(cfg, run, accelerator, facts.kind, precision, model, tokenizer, chat, data, plan, sharded, params,
                     loss_fn, optimizer, decisions, meta, schedule, total, eval_rows, neutral_rows)
