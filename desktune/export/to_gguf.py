@@ -18,10 +18,6 @@ QUANTS = list(FILE_TYPES) + list(QUANTIZER_TYPES)
 OUTPUT_HEAD = "token_embd.weight"
 
 
-def tied(model) -> bool:
-    return bool(getattr(model.config, "tie_word_embeddings", False))
-
-
 def write_gguf(model, chat, path: Path, quant: str, name: str) -> Path:
     """model: merged, fp32; chat: the ChatFormat used in training (its template goes into the file)."""
     arch = architecture(model.config)
@@ -31,7 +27,7 @@ def write_gguf(model, chat, path: Path, quant: str, name: str) -> Path:
     writer.add_quantization_version(gguf.GGML_QUANT_VERSION)
     write_hparams(writer, model.config)
     write_vocab(writer, chat.tokenizer, model.config.vocab_size, chat.tokenizer.chat_template, chat.end_of_turn)
-    head_quant = "f16" if tied(model) else quant
+    head_quant = "f16" if getattr(model.config, "tie_word_embeddings", False) else quant
     for tensor_name, tensor in gguf_tensors(model, arch):
         data, dtype = _encode(tensor.numpy(), head_quant if tensor_name == OUTPUT_HEAD else quant)
         writer.add_tensor(tensor_name, data, raw_dtype=dtype)
