@@ -275,6 +275,13 @@ def test_train_on_last_trains_the_final_answer_only(tiny_models):
     assert trained == "Sunny and 21 degrees in Paris.<end_of_turn>\n"
 
 
+def test_calls_only_marks_the_call_turns_alone(tiny_models):
+    chat = chat_for(tiny_models, "gemma3", "auto")
+    messages, tools = normalise_with_tools(openai_row(), "f:1")
+    trained, _ = trained_and_not(chat, chat.encode(messages, "f:1", tools=tools, calls_only=True))
+    assert trained == "<start_function_call>call:get_weather{city:<escape>Paris<escape>}<end_function_call><end_of_turn>\n"
+
+
 def test_the_functiongemma_format_as_written(tiny_models):
     chat = chat_for(tiny_models, "gemma3", "auto")
     messages, tools = normalise_with_tools(openai_row(), "f:1")
@@ -423,6 +430,10 @@ def test_tool_rows_train_end_to_end(tiny_models, tmp_path):
     decisions = json.loads((run / "decisions.json").read_text())
     assert decisions["method"].startswith("full (auto: a small model") and (run / "model").is_dir()
     assert "method: full" in (run / "config.yaml").read_text()
+    # the held-out calls' own loss judges the evaluations: the answers in words are a different, harder task
+    assert decisions["best_checkpoint"].startswith("the lowest held-out loss of the calls alone")
+    evals = [r for r in map(json.loads, (run / "metrics.jsonl").read_text().splitlines()) if "eval_loss" in r]
+    assert evals and all(0 < r["calls_loss"] != r["eval_loss"] for r in evals)
 
 
 def test_a_hermes_sharegpt_row_reads_as_a_plain_chat_with_results_on_the_user_side():

@@ -134,3 +134,17 @@ def test_an_evaluation_over_the_forgetting_budget_is_never_the_best():
     assert not state.record_eval(20, 1.5, 0.0, within_budget=False)  # lower loss, but forgot too much
     assert (state.best_step, state.best_eval, state.evals_without_gain) == (10, 2.0, 1)
     assert state.record_eval(30, 1.8, 0.0, within_budget=True) and state.best_step == 30
+
+
+def test_a_score_given_beside_the_eval_loss_judges_the_evaluations():
+    from desktune.train.state import TrainState
+
+    state = TrainState()
+    assert state.record_eval(10, 0.50, 0.0, score=0.20)
+    assert state.record_eval(20, 0.55, 0.0, score=0.15)  # the eval loss rose, the calls' loss fell: kept
+    assert not state.record_eval(30, 0.45, 0.0, score=0.16)
+    assert (state.best_step, state.best_eval, state.best_score, state.evals_without_gain) == (20, 0.55, 0.15, 1)
+    # a state saved before scores existed goes on judging by its best eval loss
+    old = TrainState(best_eval=0.5, best_step=10).to_dict()
+    del old["best_score"]
+    assert not TrainState.from_dict(old).record_eval(20, 0.6, 0.0)

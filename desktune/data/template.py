@@ -72,14 +72,16 @@ class ChatFormat:
         return Encoded(ids, [False] * len(bos) + [True] * (len(ids) - len(bos)))
 
     def encode(self, messages: list[dict], where: str = "", train_on: str = "assistant",
-               tools: list[dict] | None = None) -> Encoded:
+               tools: list[dict] | None = None, calls_only: bool = False) -> Encoded:
         """Tokens and labels: assistant turns train (their answers and calls, each to its end of turn; not those
-        of weight 0); tool declarations and results, like the user's words, do not."""
+        of weight 0); tool declarations and results, like the user's words, do not. calls_only: just the turns
+        that call (to score the calls alone)."""
         ids = self.tokens(self.render(messages, where=where, tools=tools))
         trained = [train_on == "all"] * len(ids)
         if train_on == "all":
             return Encoded(ids, trained)
-        turns = [i for i, m in enumerate(messages) if m["role"] == "assistant" and m.get("weight", 1)]
+        turns = [i for i, m in enumerate(messages)
+                 if m["role"] == "assistant" and m.get("weight", 1) and (m.get("tool_calls") or not calls_only)]
         if train_on == "last":
             turns = turns[-1:]
         for i in turns:

@@ -142,7 +142,9 @@ def _objective(t: dict) -> str | None:
 
 
 def _kept(s: dict) -> str:
-    return f"; the saved weights are step {s['best_step']}'s, the best held-out loss" if s.get("best_step") else ""
+    if not s.get("best_step"):
+        return ""
+    return f"; the saved weights are step {s['best_step']}'s, {s.get('best_checkpoint', 'the lowest held-out loss')}"
 
 
 def _data(f: Facts) -> str:

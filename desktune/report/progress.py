@@ -74,6 +74,8 @@ class Reporter:
             parts.append(f"acc {record['rewards/accuracies']:.2f} margin {record['rewards/margins']:+.3f}")
         if "eval_loss" in record:
             parts.append(f"eval {record['eval_loss']:.4f}")
+        if "calls_loss" in record:
+            parts.append(f"calls {record['calls_loss']:.4f}")
         if "eval_rewards/accuracies" in record:
             parts.append(f"eval acc {record['eval_rewards/accuracies']:.2f} "
                          f"margin {record['eval_rewards/margins']:+.3f}")

@@ -148,12 +148,13 @@ def _evaluate(t: Training, record: dict, looks: list) -> None:
     if t.eval_rows and (state.step == t.total or (cfg.train.eval_every and state.step % cfg.train.eval_every == 0)):
         record |= _held_out(t)
         within = _forgetting_within_budget(t, record)
-        if state.record_eval(state.step, record["eval_loss"], cfg.train.early_stopping_delta, within):
+        if state.record_eval(state.step, record["eval_loss"], cfg.train.early_stopping_delta, within,
+                             record.get("calls_loss")):
             weights = gather_weights(t.loss_fn) if t.sharded else None
             if t.main:
                 _save_tuned(t.model, t.tokenizer, t.run.checkpoints / "best", weights)
         elif cfg.train.early_stopping and state.evals_without_gain >= cfg.train.early_stopping:
-            state.stop_reason = early_stop_text(state, bool(t.neutral_rows))
+            state.stop_reason = early_stop_text(state, bool(t.neutral_rows), bool(t.call_rows))
     if state.step % cfg.train.log_every == 0 or "eval_loss" in record or state.step == t.total:
         t.report.step(record)
     if t.main and looks and "eval_loss" in record:
@@ -215,10 +216,14 @@ def _wrap_up(t: Training, samples: int, started: float) -> dict:
 
 
 def _held_out(t: Training) -> dict:
-    """The held-out loss as eval_loss (pairs: the preference loss, with the eval_ rewards beside it)."""
+    """The held-out loss as eval_loss (pairs: the preference loss, with the eval_ rewards beside it; tool rows:
+    the calls' loss alone as calls_loss)."""
     if t.cfg.train.objective != "sft":
         return held_out(t)
-    return {"eval_loss": _eval_loss(t.judge, t.eval_rows, t.accelerator, t.sharded)}
+    record = {"eval_loss": _eval_loss(t.judge, t.eval_rows, t.accelerator, t.sharded)}
+    if t.call_rows:
+        record["calls_loss"] = _eval_loss(t.judge, t.call_rows, t.accelerator, t.sharded)
+    return record
 
 
 def _eval_loss(model, rows, accelerator, sharded: bool = False) -> float:

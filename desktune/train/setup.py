@@ -14,7 +14,7 @@ from desktune.data.neutral import neutral_examples
 from desktune.data.pack import pack
 from desktune.data.preference import pack_pairs
 from desktune.data.schedule import Schedule
-from desktune.data.template import ChatFormat
+from desktune.data.template import ChatFormat, Encoded
 from desktune.hardware.detect import detect
 from desktune.hardware.heap import return_freed_blocks
 from desktune.hardware.precision import choose_precision
@@ -24,7 +24,15 @@ from desktune.models.methods import check_method, prepare, quantization_kwargs
 from desktune.models.untrained import tokens_to_train
 from desktune.models.vocab import add_new_tokens, match_vocabulary
 from desktune.report.progress import Silent
-from desktune.train.autoplan import batch_size, choose_method, epochs, make_plan, this_device, tool_schedule
+from desktune.train.autoplan import (
+    batch_size,
+    choose_method,
+    declares_tools,
+    epochs,
+    make_plan,
+    this_device,
+    tool_schedule,
+)
 from desktune.train.distributed import check_launch, shard, use_fsdp
 from desktune.train.forward import RowLoss, SequenceLogps
 from desktune.train.init_from import init_adapter, tokenizer_of
@@ -56,6 +64,7 @@ class Training:
     total: int
     eval_rows: list
     neutral_rows: list  # neutral text, for the forgetting guard (empty: off)
+    call_rows: list  # tool rows: the held-out calls alone, whose loss judges the evaluations (empty: the eval loss)
     state: TrainState = field(default_factory=TrainState)
     report: object = field(default_factory=Silent)  # the Reporter once the run has started
     reference_seconds: float = 0.0  # dpo: the reference pass before step 1 in this process (bench counts it)
@@ -126,6 +135,7 @@ def set_up(cfg, run) -> Training:
     schedule = Schedule(len(data.train), cfg.train.batch_size, cfg.train.seed)
     total = schedule.total(cfg.train.epochs, cfg.train.max_steps)
     eval_rows = _eval_rows(cfg, data.eval, tokenizer.pad_token_id or 0)
+    call_rows = _call_rows(cfg, chat, data, tokenizer.pad_token_id or 0)
     guarded = bool(cfg.train.forgetting_budget and eval_rows)
     neutral_rows = pack(neutral_examples(chat), cfg.train.micro_batch_tokens) if guarded else []
     processes = f" x {accelerator.num_processes} processes" if accelerator.num_processes > 1 else ""
@@ -138,10 +148,10 @@ def set_up(cfg, run) -> Training:
                  "epochs": f"{cfg.train.epochs:g} ({epochs_why})",
                  "max_length": f"{cfg.data.max_length} ({data.stats['max_length_why']})",
                  "micro_batch_tokens": plan.row_tokens_why, "gradient_checkpointing": plan.checkpointing_why,
-                 "forgetting_guard": _guard_text(cfg, guarded)}
+                 "forgetting_guard": _guard_text(cfg, guarded), "best_checkpoint": _judge_text(call_rows, eval_rows)}
     meta = {"config": _resolved_config(cfg, run, precision, chat.name), "data_fingerprint": _fingerprint(data)}
     return Training(cfg, run, accelerator, facts.kind, precision, model, tokenizer, chat, data, plan, sharded, params,
-                    loss_fn, optimizer, decisions, meta, schedule, total, eval_rows, neutral_rows)
+                    loss_fn, optimizer, decisions, meta, schedule, total, eval_rows, neutral_rows, call_rows)
 
 
 def _eval_rows(cfg, held_out: list, pad_id: int) -> list:
@@ -149,6 +159,30 @@ def _eval_rows(cfg, held_out: list, pad_id: int) -> list:
     if cfg.train.objective == "sft":
         return pack([e.encoded for e in held_out], cfg.train.micro_batch_tokens, cfg.data.packing, pad_id)
     return pack_pairs(held_out, cfg.train.micro_batch_tokens, cfg.data.packing, pad_id)
+
+
+def _call_rows(cfg, chat: ChatFormat, data, pad_id: int) -> list:
+    """Where most examples declare tools: the held-out turns that call, alone, packed once. Their loss judges the
+    evaluations: on a hand-written travel set the eval loss rose from step 30 while the calls' loss fell to step 50,
+    carried up by the few answers in words, and step 60 called the right function on 86% of requests against 78%."""
+    if cfg.train.objective != "sft" or not declares_tools(data.train):
+        return []
+    calls = []
+    for e in data.eval:
+        if not any(m.get("tool_calls") for m in e.messages or []):
+            continue
+        alone = chat.encode(e.messages, e.where, "assistant", e.tools, calls_only=True)
+        trained = [c and t for c, t in zip(alone.trained, e.encoded.trained)]  # as cut to max_length, as train_on says
+        if any(trained):
+            end = max(i for i, t in enumerate(trained) if t) + 1  # what follows the last call is not read
+            calls.append(Encoded(e.encoded.ids[:end], trained[:end]))
+    return pack(calls, cfg.train.micro_batch_tokens, cfg.data.packing, pad_id)
+
+
+def _judge_text(call_rows: list, eval_rows: list) -> str:
+    if call_rows:
+        return "the lowest held-out loss of the calls alone, as most examples declare tools"
+    return "the lowest held-out loss" if eval_rows else "the last step: nothing is held out"
 
 
 def _guard_text(cfg, guarded: bool) -> str:

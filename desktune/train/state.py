@@ -11,7 +11,8 @@ class TrainState:
     step: int = 0  # optimizer steps done; the data position is a pure function of it (see data/pack.py)
     epoch: float = 0.0
     tokens: int = 0
-    best_eval: float | None = None
+    best_eval: float | None = None  # the eval loss at best_step
+    best_score: float | None = None  # what evaluations are judged by: the eval loss, or the calls' loss (tool rows)
     best_step: int = 0
     evals_without_gain: int = 0
     loss: list = field(default_factory=list)  # [step, loss] pairs
@@ -30,13 +31,16 @@ class TrainState:
 
     @classmethod
     def from_dict(cls, d: dict) -> "TrainState":
-        return cls(**d)
+        return cls(**({"best_score": d.get("best_eval")} | d))  # a checkpoint from before best_score judged by eval
 
-    def record_eval(self, step: int, value: float, min_delta: float, within_budget: bool = True) -> bool:
-        """Note an eval loss; True when it is the best so far among those that forget within the budget."""
+    def record_eval(self, step: int, value: float, min_delta: float, within_budget: bool = True,
+                    score: float | None = None) -> bool:
+        """Note an eval loss; True when its score (the eval loss unless given) is the best so far among those that
+        forget within the budget."""
         self.eval_loss.append([step, value])
-        if within_budget and (self.best_eval is None or value < self.best_eval - min_delta):
-            self.best_eval, self.best_step, self.evals_without_gain = value, step, 0
+        score = value if score is None else score
+        if within_budget and (self.best_score is None or score < self.best_score - min_delta):
+            self.best_eval, self.best_score, self.best_step, self.evals_without_gain = value, score, step, 0
             return True
         self.evals_without_gain += 1
         return False

@@ -29,8 +29,8 @@ def summary_text(s: dict) -> str:
     elif s["eval_loss_start"] is not None:
         drop = 100 * (1 - s["eval_loss_end"] / s["eval_loss_start"])
         lines.append(f"eval loss {s['eval_loss_start']:.4f} -> {s['eval_loss_end']:.4f} ({drop:.0f}% lower); "
-                     f"{'model' if s['method'] == 'full' else 'adapter'}/ is from step {s['best_step']} "
-                     f"(best eval {s['best_eval_loss']:.4f})")
+                     f"{'model' if s['method'] == 'full' else 'adapter'}/ is from step {s['best_step']}, "
+                     f"{s.get('best_checkpoint', 'the lowest held-out loss')} (eval {s['best_eval_loss']:.4f})")
     if s.get("eval_rewards"):
         r = s["eval_rewards"]
         lines.append(f"held-out pairs: the chosen answer wins {100 * r['rewards/accuracies']:.0f}% of them, reward "
@@ -41,8 +41,10 @@ def summary_text(s: dict) -> str:
     return "\n".join(lines)
 
 
-def early_stop_text(state: TrainState, guarded: bool) -> str:
+def early_stop_text(state: TrainState, guarded: bool, calls: bool = False) -> str:
     if state.best_eval is None:
         return f"early stopping: {state.evals_without_gain} evaluations forgot more than the budget"
-    return (f"early stopping: eval loss did not improve{' within the forgetting budget' if guarded else ''} for "
-            f"{state.evals_without_gain} evaluations (best {state.best_eval:.4f} at step {state.best_step})")
+    judged = "the calls' held-out loss" if calls else "eval loss"
+    return (f"early stopping: {judged} did not improve"
+            f"{' within the forgetting budget' if guarded else ''} for {state.evals_without_gain} evaluations "
+            f"(best {state.best_score:.4f} at step {state.best_step})")
