@@ -163,8 +163,8 @@ def _eval_rows(cfg, held_out: list, pad_id: int) -> list:
 
 def _call_rows(cfg, chat: ChatFormat, data, pad_id: int) -> list:
     """Where most examples declare tools: the held-out turns that call, alone, packed once. Their loss judges the
-    evaluations: on a hand-written travel set the eval loss rose from step 30 while the calls' loss fell to step 50,
-    carried up by the few answers in words, and step 60 called the right function on 86% of requests against 78%."""
+    evaluations: on a hand-written travel set the eval loss rose from step 30, carried up by the few answers in words,
+    while the calls' loss fell to the last step, whose model wrote exact arguments for 44% of requests against 22%."""
     if cfg.train.objective != "sft" or not declares_tools(data.train):
         return []
     calls = []
