@@ -65,6 +65,7 @@ def test_run_page_shows_curves_decisions_data_samples_and_report(page):
     page.goto(page.url.split("#")[0] + "#/run/a")
     page.wait_for_selector("#report img")
     assert page.get_attribute("#chart-loss", "data-points") == "6"
+    assert page.get_attribute("#chart-loss", "data-series") == "2", "a chat run: train and eval loss"
     for chart in ("#chart-loss-tokens", "#chart-lr", "#chart-speed", "#chart-memory"):
         assert page.get_attribute(chart, "data-points") == "6", chart
     assert "template" in page.inner_text("#decisions") and "llama3" in page.inner_text("#decisions")
@@ -145,6 +146,17 @@ def _curve_follows_the_file(page, run: RunDir) -> None:
             lines = now
             page.wait_for_function(f"Number(document.querySelector('#chart-loss').dataset.points) >= {lines}",
                                    timeout=2_000)
+
+
+def test_a_tool_run_draws_the_calls_loss_that_picked_its_kept_step(browser, tool_server):
+    page = browser.new_page(viewport={"width": 1280, "height": 900})
+    errors = []
+    page.on("pageerror", lambda e: errors.append(str(e)))
+    page.goto(tool_server.url.split("#")[0] + "#/run/tools")
+    page.wait_for_selector("#chart-loss[data-series='3']", timeout=60_000)
+    assert "calls' loss" in page.inner_text("#chart-loss")
+    page.close()
+    assert not errors, errors
 
 
 def test_chat_shows_a_call_as_its_name_and_arguments_and_takes_its_result(browser, tool_server):

@@ -31,8 +31,9 @@ def _markdown(run, s: dict, d: dict, metrics: list[dict]) -> str:
         ("peak memory", f"{s.get('peak_memory_gb')} GB (planned {s.get('planned_peak_memory_gb')} GB)"),
         ("seconds per step", _per_step(s, metrics)),
         ("train loss", f"{_f(s.get('loss_start'))} → {_f(s.get('loss_end'))}"),
-        ("eval loss", f"{_f(s.get('eval_loss_start'))} → best {_f(s.get('best_eval_loss'))} (step "
-                      f"{s.get('best_step')}) → end {_f(evals[-1] if evals else None)}"),
+        ("eval loss", f"{_f(s.get('eval_loss_start'))} → kept {_f(s.get('best_eval_loss'))} (step "
+                      f"{s.get('best_step')}: {s.get('best_checkpoint', 'the lowest')}) → end "
+                      f"{_f(evals[-1] if evals else None)}"),
         ("held-out preference", _preference(s)),
         ("forgetting", None if s.get("forgetting_pct") is None else
          f"neutral-text perplexity {s['forgetting_pct']:+.1f}% against the base; guard: {s.get('forgetting_guard')}"),

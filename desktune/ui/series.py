@@ -1,7 +1,7 @@
 """Metric records as the columns a chart draws, thinned on the server so a long run still plots at once."""
 
 REWARDS = ("rewards/chosen", "rewards/rejected", "rewards/margins", "rewards/accuracies")  # dpo, orpo
-KEYS = ("step", "tokens", "loss", "eval_loss", "lr", "tokens_per_s", "memory_gb", *REWARDS,
+KEYS = ("step", "tokens", "loss", "eval_loss", "calls_loss", "lr", "tokens_per_s", "memory_gb", *REWARDS,
         *(f"eval_{k}" for k in REWARDS))
 
 

@@ -53,10 +53,12 @@ function starting(main, name, head, error) {
 
 function drawCurves(box, cols, planned, preference) {
   const card = (id) => { const c = DT.el("div", { class: "card", id }); box.append(c); return c; };
+  const calls = (cols.calls_loss || []).some((v) => v !== null);  // tool rows: the loss that picks the kept step
   const specs = [
     ["chart-loss", () => ({ title: "loss against step", xLabel: "step", yLabel: "loss",
-      series: [{ label: "train loss" }, { label: "eval loss (held out)", points: true }],
-      data: [cols.step, cols.loss, cols.eval_loss] })],
+      series: [{ label: "train loss" }, { label: "eval loss (held out)", points: true },
+        ...(calls ? [{ label: "held-out calls' loss (picks the kept step)", points: true }] : [])],
+      data: [cols.step, cols.loss, cols.eval_loss, ...(calls ? [cols.calls_loss] : [])] })],
     ["chart-loss-tokens", () => ({ title: "loss against tokens seen", xLabel: "tokens", yLabel: "loss",
       series: [{ label: "train loss" }, { label: "eval loss", points: true }], data: [cols.tokens, cols.loss, cols.eval_loss] })],
     ["chart-lr", () => ({ title: "learning rate", xLabel: "step", yLabel: "lr", series: [{ label: "lr", color: "#16a34a" }],
