@@ -28,15 +28,25 @@ def browser():
         b.close()
 
 
-@pytest.fixture
-def page(browser, ui_server):
+def watched_page(browser, url):
+    """A page at url; it fails the test if its scripts raised."""
     page = browser.new_page(viewport={"width": 1280, "height": 900})
     errors = []
     page.on("pageerror", lambda e: errors.append(str(e)))
-    page.goto(ui_server.url)
+    page.goto(url)
     yield page
     page.close()
     assert not errors, errors
+
+
+@pytest.fixture
+def page(browser, ui_server):
+    yield from watched_page(browser, ui_server.url)
+
+
+@pytest.fixture
+def tool_page(browser, tool_server):
+    yield from watched_page(browser, tool_server.url)
 
 
 def test_runs_table_matches_desktune_runs_and_sorts(page, ui_runs):
@@ -148,24 +158,18 @@ def _curve_follows_the_file(page, run: RunDir) -> None:
                                    timeout=2_000)
 
 
-def test_a_tool_run_draws_the_calls_loss_that_picked_its_kept_step(browser, tool_server):
-    page = browser.new_page(viewport={"width": 1280, "height": 900})
-    errors = []
-    page.on("pageerror", lambda e: errors.append(str(e)))
-    page.goto(tool_server.url.split("#")[0] + "#/run/tools")
+def test_a_tool_run_draws_the_calls_loss_that_picked_its_kept_step(tool_page):
+    page = tool_page
+    page.goto(page.url.split("#")[0] + "#/run/tools")
     page.wait_for_selector("#chart-loss[data-series='3']", timeout=60_000)
     assert "calls' loss" in page.inner_text("#chart-loss")
-    page.close()
-    assert not errors, errors
 
 
-def test_chat_shows_a_call_as_its_name_and_arguments_and_takes_its_result(browser, tool_server):
+def test_chat_shows_a_call_as_its_name_and_arguments_and_takes_its_result(tool_page):
     from test_tools_data import WEATHER
 
-    page = browser.new_page(viewport={"width": 1280, "height": 900})
-    errors = []
-    page.on("pageerror", lambda e: errors.append(str(e)))
-    page.goto(tool_server.url.split("#")[0] + "#/chat/tools")
+    page = tool_page
+    page.goto(page.url.split("#")[0] + "#/chat/tools")
     page.wait_for_selector("#tools-box[data-format='functiongemma']:not([hidden])", timeout=60_000)
     assert json.loads(page.input_value("#tools")) == [WEATHER], "the run's own tools are the default"
     page.uncheck("#with-base")
@@ -201,5 +205,3 @@ def test_chat_shows_a_call_as_its_name_and_arguments_and_takes_its_result(browse
     unparsed = page.locator("#log-tuned .call.unparsed")
     assert unparsed.locator(".unparsed-mark").inner_text() == "unparsed"
     assert unparsed.locator(".call-raw").inner_text().startswith("<start_function_call>call:")
-    page.close()
-    assert not errors, errors
