@@ -105,6 +105,11 @@ class RunDir:
         """Every 'auto' decision and its reason ({} for a run folder from before decisions.json)."""
         return self.read_json(self.decisions_json)
 
+    def call_share(self) -> float | None:
+        """The share of requests the training rows answered with a call (None: no tool rows, every request called,
+        or a run from before data.json said)."""
+        return (self.read_json(self.data_json).get("tool_use") or {}).get("call_share")
+
     def overview(self) -> dict:
         """The fields of one row of `desktune runs`, unformatted."""
         # libyaml when present: ten times faster, and a folder of hundreds of runs is listed at once

@@ -344,12 +344,13 @@ def test_data_check_reports_tool_use(tmp_path, tiny_models, capsys):
     assert report["tool_format"] == "functiongemma" and report["template"] == "gemma"
     assert report["tool_use"] == {"rows_with_tools": 3, "tools_per_row_mean": 1.33, "tools_per_row_max": 2,
                                   "calls_per_example": 0.67, "assistant_turns_without_call": 3,
+                                  "call_share": 0.667,  # 2 of 3 requests answered with a call
                                   "rare_arguments": {"get_weather.days": [0, 2], "get_weather.unit": [0, 2]},
                                   "few_wordings": {}}  # 2 calls: too few to say
     assert main(["data", "check", str(path), model]) == 0
     out = capsys.readouterr().out
-    assert ("tools         1.33 per row (max 2) in 3 rows; 0.67 calls per example; 3 assistant turns without a call; "
-            "written as functiongemma") in out
+    assert ("tools         1.33 per row (max 2) in 3 rows; 0.67 calls per example; 3 assistant turns without a call "
+            "(67% of requests called: generation balances calls at that share); written as functiongemma") in out
     assert "seldom used   get_weather.days in 0 of 2 calls, get_weather.unit in 0 of 2 calls (optional" in out
 
 

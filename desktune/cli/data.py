@@ -79,8 +79,12 @@ def _tool_lines(r: dict) -> list[str]:
     t = r["tool_use"]
     return [f"tools         {t['tools_per_row_mean']:g} per row (max {t['tools_per_row_max']}) "
             f"in {t['rows_with_tools']} rows; {t['calls_per_example']:g} calls per example; {t['assistant_turns_without_call']} assistant "
-            f"turns without a call; written as {r['tool_format']}"] + _rare_lines(t.get("rare_arguments") or {}) \
+            f"turns without a call{_share_text(t.get('call_share'))}; written as {r['tool_format']}"] + _rare_lines(t.get("rare_arguments") or {}) \
         + _wording_lines(t.get("few_wordings") or {})
+
+
+def _share_text(share: float | None) -> str:
+    return f" ({share:.0%} of requests called: generation balances calls at that share)" if share else ""
 
 
 def _rare_lines(rare: dict) -> list[str]:

@@ -53,7 +53,9 @@ def run(argv: list[str]) -> int:
 def add_strict_calls_flag(parser) -> None:
     parser.add_argument("--no-strict-calls", dest="strict_calls", action="store_false",
                         help="with --tools, let a call the model opens leave the declared functions (by default it "
-                             "keeps to their names, argument names and types, as OpenAI's strict mode does)")
+                             "keeps to their names, argument names and types, as OpenAI's strict mode does), and let "
+                             "the model alone decide whether to call (by default, balanced calls: as if calls and "
+                             "words had been equally common in training)")
 
 
 def read_tools_file(path: str) -> list[dict]:

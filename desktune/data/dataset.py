@@ -191,8 +191,18 @@ def _tool_use(train: list[Example], chat: ChatFormat) -> dict:
             "tool_use": {"rows_with_tools": len(tool_rows), "tools_per_row_mean": round(sum(tools) / len(tools), 2),
                          "tools_per_row_max": max(tools), "calls_per_example": round(sum(calls) / len(chats), 2),
                          "assistant_turns_without_call": sum(1 for n in calls if n == 0),
+                         "call_share": call_share(chats),
                          "rare_arguments": rare_arguments(tool_rows),
                          "few_wordings": few_wordings(tool_rows)}}
+
+
+def call_share(chats: list[Example]) -> float | None:
+    """The share of requests (an assistant turn right after the user's) answered with a call; None where all or
+    none are: generation then leaves the choice to the model (infer/balanced_calls.py)."""
+    answers = [bool(m.get("tool_calls")) for e in chats for prev, m in zip(e.messages, e.messages[1:])
+               if prev["role"] == "user" and m["role"] == "assistant"]
+    share = sum(answers) / len(answers) if answers else 0
+    return round(share, 3) if 0 < share < 1 else None
 
 
 def mark_trained(tokenizer, enc: Encoded) -> str:

@@ -26,6 +26,7 @@ class ChatFormat:
             tokenizer.chat_template = TEMPLATES[self.name]
         self.end_of_turn = _end_of_turn_id(tokenizer, self.name)
         self.stop_ids = _stop_ids(tokenizer, self.end_of_turn)
+        self.call_share: float | None = None  # a tuned run's share of requests answered with a call (balanced_calls.py)
 
     @property
     def stop_tokens(self) -> list[str]:

@@ -30,7 +30,7 @@ def base_replies(model, chat, prompts: list[tuple[list[dict], list[dict] | None]
     replies = []
     for (messages, tools), limit in zip(prompts, limits):
         sampling = Sampling(max_new_tokens=limit, strict_calls=strict_calls)
-        key = _key(weights, model, chat.prompt_ids(messages, tools), tools, sampling)
+        key = _key(weights, model, chat, chat.prompt_ids(messages, tools), tools, sampling)
         path = answers_folder() / f"{key}.json"
         if path.exists():
             kept = json.loads(path.read_text())
@@ -58,6 +58,7 @@ def weights_checksum(model) -> str:
     return digest.hexdigest()
 
 
-def _key(weights: str, model, prompt_ids: list[int], tools, sampling: Sampling) -> str:
-    asked = [VERSION, weights, model.device.type, prompt_ids, tools, sampling.max_new_tokens, sampling.strict_calls]
+def _key(weights: str, model, chat, prompt_ids: list[int], tools, sampling: Sampling) -> str:
+    asked = [VERSION, weights, model.device.type, prompt_ids, tools, sampling.max_new_tokens, sampling.strict_calls,
+             *([chat.call_share] if chat.call_share else [])]  # answers kept before balanced calls stay valid
     return hashlib.sha256(json.dumps(asked, sort_keys=True, default=str).encode()).hexdigest()[:32]

@@ -8,6 +8,7 @@ import torch
 
 from desktune.data.template import ChatFormat
 from desktune.errors import DesktuneError
+from desktune.infer.balanced_calls import BalancedCalls, opener_ids
 from desktune.infer.stopping import stopping_criteria
 from desktune.infer.strict_calls import StrictCalls, strict_format
 from desktune.models.adapters import load_adapter
@@ -22,7 +23,9 @@ class Sampling:
     top_p: float = 1.0
     repetition_penalty: float = 1.0
     stop: tuple[str, ...] = ()  # texts that end the answer when it shows one (OpenAI's `stop`; the caller cuts them)
-    strict_calls: bool = True  # with tools: a call the model opens keeps to the declared functions (strict_calls.py)
+    # with tools: a call the model opens keeps to the declared functions (strict_calls.py), and whether it opens one
+    # is decided as if calls and words were equally common in training (balanced_calls.py); off: the model alone
+    strict_calls: bool = True
 
 
 @dataclass
@@ -42,6 +45,7 @@ def load_run(run):
     tokenizer = AutoTokenizer.from_pretrained(tuned)
     model = load_model(resolve(str(tuned) if run.is_full else cfg["model"]))
     chat = ChatFormat(tokenizer, cfg["data"]["template"], model.config.model_type)
+    chat.call_share = run.call_share()
     if not run.is_full:
         match_vocabulary(model, tokenizer)  # the run may have added tokens (new_tokens)
         model = load_adapter(model, str(run.adapter))
@@ -105,9 +109,7 @@ def generate(model, chat: ChatFormat, messages: list[dict], sampling: Sampling =
     options = dict(do_sample=False) if greedy else dict(do_sample=True, temperature=sampling.temperature, top_p=sampling.top_p)
     stop = chat.stop_ids
     early = stopping_criteria(chat.tokenizer, ids.shape[1], sampling.stop, cancel)
-    strict = tools and sampling.strict_calls and strict_format(chat.tool_format)
-    guide = LogitsProcessorList([StrictCalls(chat.tokenizer, ids.shape[1], tools, chat.tool_format, greedy)]) \
-        if strict else None
+    guide = LogitsProcessorList(_call_guides(chat, ids.shape[1], tools, greedy) if sampling.strict_calls else [])
     with torch.no_grad():
         out = model.generate(input_ids=ids, attention_mask=torch.ones_like(ids), max_new_tokens=sampling.max_new_tokens,
                              eos_token_id=stop, pad_token_id=chat.tokenizer.pad_token_id or stop[0],
@@ -118,6 +120,17 @@ def generate(model, chat: ChatFormat, messages: list[dict], sampling: Sampling =
     answer = new[:-1] if finished else new
     # special tokens stay visible: a never-trained token such as <unused33> in an answer must not pass silently
     return Reply(chat.tokenizer.decode(answer, skip_special_tokens=False).strip(), finished, answer)
+
+
+def _call_guides(chat: ChatFormat, prompt_length: int, tools: list[dict] | None, greedy: bool) -> list:
+    """Strict calls, and balanced calls where the run says what share of its requests called (chat.call_share)."""
+    if not tools or not strict_format(chat.tool_format):
+        return []
+    guides = [StrictCalls(chat.tokenizer, prompt_length, tools, chat.tool_format, greedy)]
+    if chat.call_share:
+        guides.insert(0, BalancedCalls(prompt_length, opener_ids(chat.tokenizer, chat.tool_format), chat.call_share,
+                                       greedy))
+    return guides
 
 
 def text_streamer(chat: ChatFormat, iterator: bool = False):

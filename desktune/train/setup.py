@@ -106,6 +106,7 @@ def set_up(cfg, run) -> Training:
         match_vocabulary(model, tokenizer)
     token_ids = add_new_tokens(tokenizer, model, cfg.new_tokens)
     chat, data = prepare_data(cfg, tokenizer, model.config.model_type)
+    chat.call_share = data.stats.get("tool_use", {}).get("call_share")  # the closing samples call as eval will
     method_why = choose_method(cfg, data.train, model.config, this_device(facts, precision).usable)
     if init is None:
         untrained, untrained_why = tokens_to_train(cfg.untrained_tokens, cfg.method, model, tokenizer,
