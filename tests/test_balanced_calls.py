@@ -80,6 +80,11 @@ def test_a_run_records_its_share_and_generation_reads_it(tiny_models, tmp_path, 
     assert json.loads((run / "data.json").read_text())["tool_use"]["call_share"] == 0.75  # 9 of 12 requests
     _, chat = load_run(RunDir(run))
     assert chat.call_share == 0.75
+    held_out = write_jsonl(tmp_path / "held.jsonl", [openai_row(arguments={"city": "Lima"}), words_row()])
+    capsys.readouterr()
+    assert main(["eval", str(run), "--data", str(held_out), "--max-new-tokens", "8"]) == 0
+    assert "held-out assistant turns (strict calls, balanced at 0.75), base -> tuned" in capsys.readouterr().out
+    assert json.loads((run / "eval.json").read_text())["tool_calls"]["balanced_calls"] == 0.75
 
 
 def test_a_run_whose_rows_all_call_leaves_the_choice_to_the_model(tool_run):  # noqa: F811

@@ -91,7 +91,8 @@ def tool_eval(model, chat, examples, base_ref: str | None, max_new_tokens: int =
     turns = [_record(chat, test, limit, _scored(chat, test, b), _scored(chat, test, t), never_learned)
              for test, limit, b, t in zip(tests, limits, base, tuned)]
     return {"base": summarize([t["base_score"] for t in turns]), "tuned": summarize([t["tuned_score"] for t in turns]),
-            "tool_format": chat.tool_format, "strict_calls": strict_calls, "turns": turns}
+            "tool_format": chat.tool_format, "strict_calls": strict_calls,
+            "balanced_calls": chat.call_share if strict_calls else None, "turns": turns}
 
 
 def _turn_limit(chat, prompt, expected, tools) -> int:

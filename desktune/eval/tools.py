@@ -139,6 +139,8 @@ def summary_lines(tools: dict) -> list[str]:
             ("no call needed: answered in words", "no_call_in_words_pct", "no_call_turns"),
             ("after a tool result: answered in words", "after_result_in_words_pct", "after_result_turns")]
     calls = "strict calls" if tools.get("strict_calls", True) else "calls not strict"
+    if tools.get("balanced_calls"):
+        calls += f", balanced at {tools['balanced_calls']:g}"
     lines = [f"tool calls on {tuned['turns']} held-out assistant turns ({calls}), base -> tuned:"]
     for label, key, count in rows:
         of = f"{tuned[count]} turns" if count else f"{base['calls_made']} / {tuned['calls_made']} calls made"
