@@ -40,6 +40,10 @@ def gemma_tokenizer(tiny_models):
 def test_the_opener_is_the_first_token_training_writes_a_call_with(gemma_tokenizer):
     assert opener_ids(gemma_tokenizer, "functiongemma") == gemma_tokenizer.encode(S, add_special_tokens=False)[:1]
     assert opener_ids(gemma_tokenizer, "llama3-json") == []  # no mark opens its calls
+    # a tokenizer's own template: only a mark that is one token of it (here neither is: no '<' of any text counts)
+    assert opener_ids(gemma_tokenizer, "tokenizer template") == []
+    gemma_tokenizer.add_special_tokens({"additional_special_tokens": [S]})  # as FunctionGemma's own tokenizer has it
+    assert opener_ids(gemma_tokenizer, "tokenizer template") == [gemma_tokenizer.convert_tokens_to_ids(S)]
 
 
 @pytest.mark.parametrize("p_call, share, opens", [(0.70, 0.77, False), (0.80, 0.77, True), (0.30, 0.25, True),

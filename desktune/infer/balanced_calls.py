@@ -12,13 +12,16 @@ import math
 
 
 def opener_ids(tokenizer, tool_format: str | None) -> list[int]:
-    """The first token of each call mark of the format, as training wrote it (FunctionGemma: the '<' of
-    <start_function_call>; a Qwen tokenizer: its <tool_call> token). None for a format no mark opens."""
+    """The first token of the format's call mark, as training wrote it (the built-in Gemma 3: the '<' of
+    <start_function_call>); a tokenizer's own template: the mark that is one token of its vocabulary (Qwen's
+    <tool_call>, FunctionGemma's <start_function_call>). [] for a format no mark opens."""
     from desktune.infer.tool_calls import FUNCTIONGEMMA_START, HERMES_START
 
-    marks = {"functiongemma": [FUNCTIONGEMMA_START], "hermes-json": [HERMES_START],
-             "tokenizer template": [FUNCTIONGEMMA_START, HERMES_START]}.get(tool_format, [])
-    return sorted({tokenizer.encode(mark, add_special_tokens=False)[0] for mark in marks})
+    if tool_format == "tokenizer template":
+        ids = [tokenizer.encode(mark, add_special_tokens=False) for mark in (FUNCTIONGEMMA_START, HERMES_START)]
+        return sorted({i[0] for i in ids if len(i) == 1})
+    mark = {"functiongemma": FUNCTIONGEMMA_START, "hermes-json": HERMES_START}.get(tool_format)
+    return tokenizer.encode(mark, add_special_tokens=False)[:1] if mark else []
 
 
 class BalancedCalls:

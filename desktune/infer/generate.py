@@ -127,9 +127,9 @@ def _call_guides(chat: ChatFormat, prompt_length: int, tools: list[dict] | None,
     if not tools or not strict_format(chat.tool_format):
         return []
     guides = [StrictCalls(chat.tokenizer, prompt_length, tools, chat.tool_format, greedy)]
-    if chat.call_share:
-        guides.insert(0, BalancedCalls(prompt_length, opener_ids(chat.tokenizer, chat.tool_format), chat.call_share,
-                                       greedy))
+    openers = opener_ids(chat.tokenizer, chat.tool_format)
+    if chat.call_share and openers:
+        guides.insert(0, BalancedCalls(prompt_length, openers, chat.call_share, greedy))
     return guides
 
 
