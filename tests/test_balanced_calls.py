@@ -9,10 +9,8 @@ import torch
 from conftest import write_jsonl
 from desktune.cli import main
 from desktune.infer.balanced_calls import BalancedCalls, opener_ids
-from desktune.infer.generate import Sampling, generate, load_run
-from desktune.infer.tool_calls import parse_calls
+from desktune.infer.generate import load_run
 from desktune.runs import RunDir
-from test_tool_calls import tool_run  # noqa: F401 (a fixture: a tiny Gemma 3 overfit on calls)
 from test_tools_data import WEATHER, chat_for, openai_row
 
 S = "<start_function_call>"
@@ -90,16 +88,3 @@ def test_a_run_records_its_share_and_generation_reads_it(tiny_models, tmp_path, 
     assert "held-out assistant turns (strict calls, balanced at 0.75), base -> tuned" in capsys.readouterr().out
     assert json.loads((run / "eval.json").read_text())["tool_calls"]["balanced_calls"] == 0.75
 
-
-def test_a_run_whose_rows_all_call_leaves_the_choice_to_the_model(tool_run):  # noqa: F811
-    """The tiny model overfit on calls opens one for this request at ~0.97: a share of 0.5 keeps the call (and strict
-    calls finish it), a share of 0.99 (calls were that common in training) turns the answer to words."""
-    assert RunDir(tool_run).call_share() is None  # its rows call for every request
-    model, chat = load_run(RunDir(tool_run))
-    messages, tools = [{"role": "user", "content": "Weather in Paris?"}], [WEATHER]
-    chat.call_share = 0.5
-    reply = generate(model, chat, messages, Sampling(), tools=tools)
-    assert parse_calls(reply.text, chat.tool_format).calls == [{"name": "get_weather", "arguments": {"city": "Paris"}}]
-    chat.call_share = 0.99
-    reply = generate(model, chat, messages, Sampling(max_new_tokens=20), tools=tools)
-    assert not reply.text.startswith(S) and parse_calls(reply.text, chat.tool_format).calls == []

@@ -319,3 +319,20 @@ def test_the_answers_shown_after_training_are_given_the_rows_tools(tool_run):
     tools = [[WEATHER]]  # as Example.tools holds them
     assert side_by_side(model, chat, call_turn, base, 64, tools)[0]["tuned"] == FG_CALL
     assert quick_look(model, chat, call_turn, 64, tools).endswith(FG_CALL)
+
+
+def test_a_run_whose_rows_all_call_leaves_the_choice_to_the_model(tool_run):
+    """The tiny model overfit on calls opens one for this request at ~0.97: a share of 0.5 keeps the call (and strict
+    calls finish it), a share of 0.99 (calls were that common in training) turns the answer to words."""
+    from desktune.infer.generate import Sampling, generate, load_run
+    from desktune.runs import RunDir
+
+    assert RunDir(tool_run).call_share() is None  # its rows call for every request
+    model, chat = load_run(RunDir(tool_run))
+    messages, tools = [{"role": "user", "content": "Weather in Paris?"}], [WEATHER]
+    chat.call_share = 0.5
+    reply = generate(model, chat, messages, Sampling(), tools=tools)
+    assert parse_calls(reply.text, chat.tool_format).calls == [{"name": "get_weather", "arguments": {"city": "Paris"}}]
+    chat.call_share = 0.99
+    reply = generate(model, chat, messages, Sampling(max_new_tokens=20), tools=tools)
+    assert not reply.text.startswith("<start_function_call>") and parse_calls(reply.text, chat.tool_format).calls == []

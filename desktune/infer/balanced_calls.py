@@ -40,10 +40,10 @@ class BalancedCalls:
                 scores[row, self.openers] += math.log((1 - self.share) / self.share)
                 continue
             calls = scores[row].float().softmax(-1)[self.openers].sum().item()
-            keep = scores[row, self.openers].clone()
             if calls < self.share:
                 scores[row, self.openers] = float("-inf")
             else:
+                keep = scores[row, self.openers].clone()
                 scores[row] = float("-inf")
                 scores[row, self.openers] = keep
         return scores

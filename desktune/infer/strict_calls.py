@@ -1,9 +1,10 @@
 """Strict tool calls: once the model opens a call, every next token must keep it a call the declared tools allow.
 
 What OpenAI's `strict: true` and llama.cpp's lazy tool grammar do: the model still decides whether to call (words
-are never constrained; balanced_calls.py weighs that choice against the run's share of calls), but inside a call it can only write a declared function's name, that function's
-declared argument names (each once), values of their schema types (an enum's members, numbers, booleans,
-strings, arrays, objects) and close the call once every required argument is there. Among the tokens the model
+are never constrained; balanced_calls.py weighs that choice against the run's share of calls), but inside a call
+it can only write a declared function's name, that function's declared argument names (each once), values of their
+schema types (an enum's members, numbers, booleans, strings, arrays, objects) and close the call once every
+required argument is there. Among the tokens the model
 ranks highest, the best one that keeps the call valid is taken, so a call it opens always parses.
 
 It reads the calls the built-in templates write (desktune/models/templates.py), and the same forms where a
