@@ -40,7 +40,8 @@ def run(argv: list[str]) -> int:
     print(json.dumps(report, indent=2) if args.json else _text(report))
     if report["skipped_invalid"] and not args.skip_invalid:
         raise DataError(f"{report['skipped_invalid']} invalid rows, the first: {report['problems'][0]}",
-                        "fix those rows, or pass --skip-invalid (data.skip_invalid=true when training)")
+                        f"{report['first_problem_hint']}; or pass --skip-invalid (data.skip_invalid=true when "
+                        "training)")
     return 0
 
 

@@ -68,7 +68,8 @@ def load_examples(spec: str, chat: ChatFormat, data_cfg) -> tuple[list[Example],
                         "check the rows, or raise data.max_length")
     stats = {"file": spec, "read_as": read_as, "rows": len(rows), "formats": dict(formats), "examples": len(examples),
              "truncated": truncated, "dropped": dropped, "skipped_invalid": len(problems),
-             "problems": [p.message for p in problems[:5]], "max_length": limit, "max_length_why": limit_why}
+             "problems": [p.message for p in problems[:5]], "first_problem_hint": problems[0].hint if problems else None,
+             "max_length": limit, "max_length_why": limit_why}
     return examples, stats
 
 

@@ -88,6 +88,9 @@ def _sharegpt(row: dict, where: str) -> list[dict]:
             out[-1] = {**out[-1], "content": f"{out[-1]['content']}\n{value}"}
             continue
         out.append({"role": SHAREGPT_ROLES[turn["from"]], "content": value})
+    system = row.get("system")  # LLaMA-Factory's system column
+    if isinstance(system, str) and system.strip() and not (out and out[0]["role"] == "system"):
+        out.insert(0, {"role": "system", "content": system})
     return out
 
 

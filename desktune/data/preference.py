@@ -153,7 +153,8 @@ def load_pairs(spec: str, chat: ChatFormat, data_cfg) -> tuple[list[Pair], dict]
     _decide(problems, data_cfg, pairs, spec, rows, dropped)
     stats = {"file": spec, "read_as": read_as, "rows": len(rows), "formats": dict(Counter(detect(r) for _, r in rows)),
              "examples": len(pairs), "truncated": truncated, "dropped": dropped, "skipped_invalid": len(problems),
-             "problems": [p.message for p in problems[:5]], "max_length": limit, "max_length_why": limit_why}
+             "problems": [p.message for p in problems[:5]], "first_problem_hint": problems[0].hint if problems else None,
+             "max_length": limit, "max_length_why": limit_why}
     return pairs, stats
 
 
