@@ -12,7 +12,7 @@ from desktune.data.formats import normalise, normalise_with_tools
 from desktune.data.template import ChatFormat
 from desktune.errors import DataError
 from desktune.models.load import load_tokenizer, resolve
-from desktune.models.templates import GEMMA_WITHOUT_TOOLS
+from desktune.models.templates import GEMMA_SORTED_CALLS, GEMMA_WITHOUT_TOOLS, TEMPLATES
 
 WEATHER = {"name": "get_weather", "description": "Current weather in a city.",
            "parameters": {"type": "object", "required": ["city"],
@@ -55,6 +55,7 @@ SHAPES = {
         {"type": "text", "text": "sunny, "}, {"type": "text", "text": "21 C"}]}),
     "Llama 3.1's call with parameters, result in its ipython role": openai_row(
         call={"name": "get_weather", "parameters": {"city": "Paris"}}, result={"role": "ipython", "content": "sunny, 21 C"}),
+    "a null optional argument (not given)": openai_row(arguments='{"city": "Paris", "days": null, "unit": null}'),
     "OpenAI's deprecated functions": {"functions": [WEATHER], "messages": [
         {"role": "user", "content": "Weather in Paris?"},
         {"role": "assistant", "content": None, "function_call": {"name": "get_weather", "arguments": '{"city": "Paris"}'}},
@@ -87,6 +88,17 @@ def test_a_json_object_result_several_calls_and_a_system_turn_are_kept():
     assert messages[2]["tool_calls"][1] == {"name": "get_weather",
                                             "arguments": {"city": "Rome", "days": 2, "unit": "celsius"}}
     assert messages[4] == {"role": "tool", "name": "get_weather", "content": '{"sky": "rain", "c": 17}'}
+
+
+def test_a_null_the_schema_allows_is_kept_and_a_sharegpt_system_column_is_the_system_turn():
+    nullable = {**WEATHER, "parameters": {**WEATHER["parameters"], "properties": {
+        "city": {"type": "string"}, "days": {"type": "integer", "nullable": True}}}}
+    messages, _ = normalise_with_tools(openai_row(tools=[nullable], arguments='{"city": "Paris", "days": null}'), "f:1")
+    assert messages[1]["tool_calls"][0]["arguments"] == {"city": "Paris", "days": None}
+    messages, _ = normalise_with_tools({**SHAREGPT_ROW, "system": "You are a travel agent."}, "f:1")
+    assert messages[0] == {"role": "system", "content": "You are a travel agent."} and messages[1:] == MESSAGES
+    plain = {"conversations": [{"from": "human", "value": "Hi"}, {"from": "gpt", "value": "Arr."}], "system": "Pirate."}
+    assert normalise(plain, "f:1")[0] == {"role": "system", "content": "Pirate."}
 
 
 def test_a_call_with_empty_arguments_and_a_result_that_is_a_number_are_read():
@@ -174,6 +186,20 @@ BAD = {
     "a tool without a name": (
         openai_row(tools=[{"type": "function", "function": {"description": "?"}}]),
         r"tools\[0\] is not a function with a name", "write tools as a list of functions"),
+    "properties not an object": (
+        openai_row(tools=[{"name": "get_weather", "parameters": {"type": "object", "properties": [{"name": "city"}]}}]),
+        r"tools\[0\] \(get_weather\) parameters: 'properties' must be an object of argument schemas",
+        "write the parameters as a JSON schema"),
+    "required not a list": (
+        openai_row(tools=[{"name": "get_weather", "parameters": {**WEATHER["parameters"], "required": "city"}}]),
+        r"parameters: 'required' must be a list of argument names, not \"city\"", "write the parameters as"),
+    "an enum not a list": (
+        openai_row(tools=[{"name": "get_weather", "parameters": {"type": "object", "properties": {
+            "city": {"type": "string", "enum": "Paris"}}}}]),
+        r"parameters.city: 'enum' must be a list of values", "write the parameters as"),
+    "a type that names none": (
+        openai_row(tools=[{"name": "get_weather", "parameters": {"type": "object", "properties": {"city": {"type": 5}}}}]),
+        r"parameters.city: 'type' must be a type name or a list of them, not 5", "write the parameters as"),
     "tools string not JSON": (
         openai_row(tools='[{"name": "get_weather"'), r"'tools' is not valid JSON",
         "write tools as a list of functions"),
@@ -195,6 +221,7 @@ def test_data_check_refuses_a_bad_tool_row_in_one_error_line(tmp_path, tiny_mode
     assert err.count("error:") == 1 and "Traceback" not in err
     assert f"error: 1 invalid rows, the first: {path}:2: messages[1] tool_calls[0] (get_weather): missing required " \
            "argument 'city'" in err
+    assert "hint: add it to the call's arguments" in err  # the first bad row's own hint, not a general one
 
 
 def test_a_file_of_only_bad_rows_says_why_the_first_is_bad(tmp_path, tiny_models, capsys):
@@ -296,6 +323,26 @@ def test_the_functiongemma_format_as_written(tiny_models):
         "<end_function_response><end_of_turn>\n<start_of_turn>model\nSunny and 21 degrees in Paris.<end_of_turn>\n")
 
 
+FLIGHTS = {"name": "search_flights", "parameters": {"type": "object", "required": ["origin", "destination"],
+           "properties": {"origin": {"type": "string"}, "destination": {"type": "string"},
+                          "legs": {"type": "array", "items": {"type": "object", "properties": {
+                              "to": {"type": "string"}, "day": {"type": "integer"}}}}}}}
+
+
+def test_a_call_trains_its_arguments_in_the_declared_order_and_declarations_stay_sorted(tiny_models):
+    chat = chat_for(tiny_models, "gemma3", "auto")
+    written = {"legs": [{"day": 3, "to": "Rome"}], "extra": 1, "destination": "Oslo", "origin": "Lima"}
+    row = openai_row(tools=[{"type": "function", "function": FLIGHTS}],
+                     call={"type": "function", "id": "call_1",
+                           "function": {"name": "search_flights", "arguments": json.dumps(written)}})
+    messages, tools = normalise_with_tools(row, "f:1")
+    assert list(messages[1]["tool_calls"][0]["arguments"]) == ["origin", "destination", "legs", "extra"]
+    text = chat.render(messages, tools=tools)
+    assert ("call:search_flights{origin:<escape>Lima<escape>,destination:<escape>Oslo<escape>,legs:[{to:<escape>"
+            "Rome<escape>,day:3}],extra:1}<end_function_call>") in text
+    assert "properties:{destination:{type:<escape>STRING<escape>},legs:" in text  # as FunctionGemma's dictsort
+
+
 PLAIN = [{"role": "system", "content": "You are Captain Quill."}, {"role": "user", "content": "Why is the sky blue?"},
          {"role": "assistant", "content": "Ahoy! Blue light scatters most."}]
 PLAIN_GEMMA = ("<bos><start_of_turn>user\nYou are Captain Quill.\n\nWhy is the sky blue?<end_of_turn>\n"
@@ -310,9 +357,10 @@ def test_the_builtin_gemma_template_renders_a_plain_chat_as_before(tiny_models):
         chat.render(PLAIN[1:2] * 2)
 
 
-def test_a_tokenizer_cached_with_the_earlier_gemma_template_is_still_gemma(tiny_models, tmp_path):
+@pytest.mark.parametrize("earlier", [GEMMA_WITHOUT_TOOLS, GEMMA_SORTED_CALLS])
+def test_a_tokenizer_cached_with_an_earlier_gemma_template_is_still_gemma(tiny_models, tmp_path, earlier):
     tokenizer = load_tokenizer(resolve(str(tiny_models["gemma3"])))
-    tokenizer.chat_template = GEMMA_WITHOUT_TOOLS  # what ~/.cache/desktune/models/gemma-3-270m holds from before
+    tokenizer.chat_template = earlier  # what ~/.cache/desktune/models/gemma-3-270m (or a run) holds from before
     tokenizer.save_pretrained(tmp_path)
     from transformers import AutoTokenizer
 
@@ -321,6 +369,7 @@ def test_a_tokenizer_cached_with_the_earlier_gemma_template_is_still_gemma(tiny_
     chat = ChatFormat(cached, "auto", "gemma3_text")
     assert (chat.name, chat.tool_format) == ("gemma", "functiongemma")
     assert chat.render(PLAIN) == PLAIN_GEMMA
+    assert GEMMA_SORTED_CALLS != TEMPLATES["gemma"] and chat.tokenizer.chat_template == TEMPLATES["gemma"]
 
 
 def test_an_own_template_that_cannot_show_tools_is_refused_with_a_way_out(tiny_models):

@@ -91,7 +91,33 @@ def _function(tool: object, at: str) -> dict:
         raise DataError(f"{at} ({fn['name']}): 'parameters' must be a JSON-schema object", TOOLS_HINT)
     if _python_style(parameters):
         parameters = _schema_of_python_style(parameters)
-    return {"name": fn["name"], "description": fn.get("description") or "", "parameters": _without_nulls(parameters)}
+    parameters = _without_nulls(parameters)
+    _check_schema(parameters, f"{at} ({fn['name']}) parameters")
+    return {"name": fn["name"], "description": fn.get("description") or "", "parameters": parameters}
+
+
+def _check_schema(schema: dict, at: str) -> None:
+    """The parts of a JSON schema that calls are checked and decoded against must have their JSON-schema shape."""
+    def wrong(key: str, wanted: str):
+        return DataError(f"{at}: '{key}' must be {wanted}, not {json.dumps(schema[key])[:40]}",
+                         'write the parameters as a JSON schema: {"type": "object", "properties": {"city": {"type": '
+                         '"string"}}, "required": ["city"]}')
+    checks = {"properties": (dict, "an object of argument schemas"), "required": (list, "a list of argument names"),
+              "enum": (list, "a list of values"), "type": ((str, list), "a type name or a list of them")}
+    for key, (kind, wanted) in checks.items():
+        if key in schema and not isinstance(schema[key], kind):
+            raise wrong(key, wanted)
+    if any(not isinstance(name, str) for name in schema.get("required", [])):
+        raise wrong("required", "a list of argument names")
+    if isinstance(schema.get("type"), list) and any(not isinstance(t, str) for t in schema["type"]):
+        raise wrong("type", "a type name or a list of them")
+    for name, inner in (schema.get("properties") or {}).items():
+        if not isinstance(inner, dict):
+            raise DataError(f"{at}: argument '{name}' is described by {_json_type(inner)}, not a schema object",
+                            'describe each argument as an object, e.g. "city": {"type": "string"}')
+        _check_schema(inner, f"{at}.{name}")
+    if isinstance(schema.get("items"), dict):
+        _check_schema(schema["items"], f"{at}[]")
 
 
 PYTHON_TYPES = {"str": "string", "int": "integer", "float": "number", "bool": "boolean", "list": "array",
@@ -184,8 +210,9 @@ class ToolTurns:
             arguments = {}
         if not isinstance(arguments, dict):
             raise DataError(f"{at} ({name}): arguments are {_json_type(arguments)}, not a JSON object", ARGUMENTS_HINT)
+        arguments = _without_unset(arguments, self.tools[name]["parameters"])
         _check_object(arguments, self.tools[name]["parameters"], "", f"{at} ({name})")
-        return raw.get("id"), {"name": name, "arguments": arguments}
+        return raw.get("id"), {"name": name, "arguments": declared_order(arguments, self.tools[name]["parameters"])}
 
     def _result(self, message: dict, at: str) -> dict:
         call_id, name = message.get("tool_call_id"), message.get("name")
@@ -249,6 +276,34 @@ JSON_TYPES = {"string": "a string", "number": "a number", "integer": "an integer
               "array": "an array", "object": "an object", "null": "null"}
 
 
+def _without_unset(arguments: dict, schema: dict) -> dict:
+    """An optional argument written as null (as exports write one not given) is left out, where its schema does not
+    allow null itself."""
+    required = set(schema.get("required") or [])
+    properties = schema.get("properties") or {}
+    return {k: v for k, v in arguments.items()
+            if v is not None or k in required or _allows_null(properties.get(k) or {})}
+
+
+def _allows_null(schema: dict) -> bool:
+    types = schema.get("type")
+    return bool(schema.get("nullable")) or types == "null" or isinstance(types, list) and "null" in types
+
+
+def declared_order(value: object, schema: dict) -> object:
+    """A call's arguments in the order its function declares them (undeclared keys after, as written), inside
+    objects and arrays too: every call of a function then trains the same sequence, its declared (usually required
+    first) arguments before the optional ones, not the data's order of the day or the alphabet's."""
+    if isinstance(value, list) and isinstance(schema.get("items"), dict):
+        return [declared_order(item, schema["items"]) for item in value]
+    if not isinstance(value, dict):
+        return value
+    properties = schema.get("properties") if isinstance(schema.get("properties"), dict) else {}
+    keys = [k for k in properties if k in value] + [k for k in value if k not in properties]
+    return {k: declared_order(value[k], properties.get(k) if isinstance(properties.get(k), dict) else {})
+            for k in keys}
+
+
 def _check_object(value: dict, schema: dict, path: str, at: str) -> None:
     for name in schema.get("required") or []:
         if name not in value:
@@ -262,6 +317,8 @@ def _check_object(value: dict, schema: dict, path: str, at: str) -> None:
 
 def _check_value(value: object, schema: dict, path: str, at: str) -> None:
     """The JSON-schema checks a call's data most often breaks: type, enum, and the same inside objects and arrays."""
+    if value is None and _allows_null(schema):
+        return
     if schema.get("enum") is not None and value not in schema["enum"]:
         raise DataError(f"{at}: argument '{path}' is {json.dumps(value)}, not one of {json.dumps(schema['enum'])}",
                         "use a value the function's schema allows")
