@@ -99,6 +99,10 @@ def test_a_null_the_schema_allows_is_kept_and_a_sharegpt_system_column_is_the_sy
     assert messages[0] == {"role": "system", "content": "You are a travel agent."} and messages[1:] == MESSAGES
     plain = {"conversations": [{"from": "human", "value": "Hi"}, {"from": "gpt", "value": "Arr."}], "system": "Pirate."}
     assert normalise(plain, "f:1")[0] == {"role": "system", "content": "Pirate."}
+    unknown = {**SHAREGPT_ROW, "conversations": [SHAREGPT_ROW["conversations"][0],
+                                                 {"from": "function_call", "value": '{"name": "nope", "arguments": {}}'}]}
+    with pytest.raises(DataError, match=r"^f:1: conversations\[1\] tool_calls\[0\] calls 'nope'"):
+        normalise({**unknown, "system": "Pirate."}, "f:1")  # the place as the file numbers it
 
 
 def test_a_call_with_empty_arguments_and_a_result_that_is_a_number_are_read():

@@ -68,6 +68,8 @@ def normalise_with_tools(row: object, where: str, fmt: str = "auto") -> tuple[li
                         "use messages, conversations (ShareGPT), instruction/output (Alpaca), prompt/completion, "
                         "query/tools/answers (xLAM) or text")
     tools = read_tools(declared_tools(row), where) if is_tool_chat(row, messages) else None
+    if kind == "sharegpt":  # named as the file names them; LLaMA-Factory's system column becomes the system turn
+        return _with_system(row.get("system"), validate_messages(messages, where, tools, "conversations")), tools
     return validate_messages(messages, where, tools), tools
 
 
@@ -88,31 +90,37 @@ def _sharegpt(row: dict, where: str) -> list[dict]:
             out[-1] = {**out[-1], "content": f"{out[-1]['content']}\n{value}"}
             continue
         out.append({"role": SHAREGPT_ROLES[turn["from"]], "content": value})
-    system = row.get("system")  # LLaMA-Factory's system column
-    if isinstance(system, str) and system.strip() and not (out and out[0]["role"] == "system"):
-        out.insert(0, {"role": "system", "content": system})
     return out
 
 
-def validate_messages(messages: object, where: str, tools: list[dict] | None = None) -> list[dict]:
-    """Plain turns as {'role', 'content'}; with tools (a tool chat), calls and results checked by ToolTurns."""
+def _with_system(system: object, messages: list[dict]) -> list[dict]:
+    if isinstance(system, str) and system.strip() and messages[0]["role"] != "system":
+        return [{"role": "system", "content": system}, *messages]
+    return messages
+
+
+def validate_messages(messages: object, where: str, tools: list[dict] | None = None, field: str = "messages"
+                      ) -> list[dict]:
+    """Plain turns as {'role', 'content'}; with tools (a tool chat), calls and results checked by ToolTurns.
+    field: what the row calls its turns, for the error's place."""
     if not isinstance(messages, list) or not messages:
-        raise DataError(f"{where}: 'messages' must be a non-empty list", 'use [{"role": "user", "content": "..."}, ...]')
+        raise DataError(f"{where}: '{field}' must be a non-empty list", 'use [{"role": "user", "content": "..."}, ...]')
     clean = []
     tool_turns = ToolTurns(tools) if tools is not None else None
     for i, m in enumerate(messages):
+        at = f"{where}: {field}[{i}]"
         if tool_turns is not None and tool_turns.owns(m):
-            clean.append(_weighted(tool_turns.take(m, f"{where}: messages[{i}]"), m, f"{where}: messages[{i}]"))
+            clean.append(_weighted(tool_turns.take(m, at), m, at))
             continue
         if not isinstance(m, dict) or "role" not in m or "content" not in m:
-            raise DataError(f"{where}: messages[{i}] needs 'role' and 'content'", '{"role": "user", "content": "..."}')
+            raise DataError(f"{at} needs 'role' and 'content'", '{"role": "user", "content": "..."}')
         if m["role"] not in ROLES:
-            raise DataError(f"{where}: messages[{i}] has unknown role '{m['role']}'", f"roles: {', '.join(sorted(ROLES))}")
+            raise DataError(f"{at} has unknown role '{m['role']}'", f"roles: {', '.join(sorted(ROLES))}")
         content = text_of(m["content"])
         if not isinstance(content, str) or not content.strip():
-            raise DataError(f"{where}: messages[{i}] ({m['role']}) has empty or non-text content",
+            raise DataError(f"{at} ({m['role']}) has empty or non-text content",
                             "content must be a non-empty string (or a list of text parts)")
-        clean.append(_weighted({"role": m["role"], "content": content}, m, f"{where}: messages[{i}]"))
+        clean.append(_weighted({"role": m["role"], "content": content}, m, at))
     if not any(m["role"] == "assistant" and m.get("weight", 1) for m in clean):
         raise DataError(f"{where}: no assistant turn to learn from", "each example needs at least one assistant message"
                         " (with weight 1, where the row gives weights)")
