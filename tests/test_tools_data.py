@@ -170,6 +170,10 @@ BAD = {
     "not in the enum": (
         openai_row(arguments='{"city": "Paris", "unit": "kelvin"}'),
         r"argument 'unit' is \"kelvin\", not one of \[\"celsius\", \"fahrenheit\"\]", "a value the"),
+    "true is no member of an enum of numbers": (
+        openai_row(tools=[{"name": "get_weather", "parameters": {"type": "object", "properties": {
+            "city": {"type": "string"}, "days": {"enum": [1, 0]}}}}], arguments='{"city": "Paris", "days": true}'),
+        r"argument 'days' is true, not one of \[1, 0\]", "a value the"),
     "arguments not JSON": (
         openai_row(arguments='{"city": Paris}'), r"\(get_weather\) arguments is not valid JSON",
         "write arguments as a JSON object"),

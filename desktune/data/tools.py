@@ -319,7 +319,7 @@ def _check_value(value: object, schema: dict, path: str, at: str) -> None:
     """The JSON-schema checks a call's data most often breaks: type, enum, and the same inside objects and arrays."""
     if value is None and _allows_null(schema):
         return
-    if schema.get("enum") is not None and value not in schema["enum"]:
+    if schema.get("enum") is not None and not any(_same(value, member) for member in schema["enum"]):
         raise DataError(f"{at}: argument '{path}' is {json.dumps(value)}, not one of {json.dumps(schema['enum'])}",
                         "use a value the function's schema allows")
     types = schema.get("type")
@@ -334,6 +334,11 @@ def _check_value(value: object, schema: dict, path: str, at: str) -> None:
     if isinstance(value, list) and isinstance(schema.get("items"), dict):
         for i, item in enumerate(value):
             _check_value(item, schema["items"], f"{path}[{i}]", at)
+
+
+def _same(value: object, member: object) -> bool:
+    """JSON equality: true is not 1."""
+    return value == member and isinstance(value, bool) == isinstance(member, bool)
 
 
 def _is_type(value: object, name: str) -> bool:
