@@ -12,7 +12,7 @@ from desktune.data.formats import normalise, normalise_with_tools
 from desktune.data.template import ChatFormat
 from desktune.errors import DataError
 from desktune.models.load import load_tokenizer, resolve
-from desktune.models.templates import GEMMA_SORTED_CALLS, GEMMA_WITHOUT_TOOLS, TEMPLATES
+from desktune.models.templates import GEMMA_WITHOUT_TOOLS
 
 WEATHER = {"name": "get_weather", "description": "Current weather in a city.",
            "parameters": {"type": "object", "required": ["city"],
@@ -331,26 +331,6 @@ def test_the_functiongemma_format_as_written(tiny_models):
         "<end_function_response><end_of_turn>\n<start_of_turn>model\nSunny and 21 degrees in Paris.<end_of_turn>\n")
 
 
-FLIGHTS = {"name": "search_flights", "parameters": {"type": "object", "required": ["origin", "destination"],
-           "properties": {"origin": {"type": "string"}, "destination": {"type": "string"},
-                          "legs": {"type": "array", "items": {"type": "object", "properties": {
-                              "to": {"type": "string"}, "day": {"type": "integer"}}}}}}}
-
-
-def test_a_call_trains_its_arguments_in_the_declared_order_and_declarations_stay_sorted(tiny_models):
-    chat = chat_for(tiny_models, "gemma3", "auto")
-    written = {"legs": [{"day": 3, "to": "Rome"}], "extra": 1, "destination": "Oslo", "origin": "Lima"}
-    row = openai_row(tools=[{"type": "function", "function": FLIGHTS}],
-                     call={"type": "function", "id": "call_1",
-                           "function": {"name": "search_flights", "arguments": json.dumps(written)}})
-    messages, tools = normalise_with_tools(row, "f:1")
-    assert list(messages[1]["tool_calls"][0]["arguments"]) == ["origin", "destination", "legs", "extra"]
-    text = chat.render(messages, tools=tools)
-    assert ("call:search_flights{origin:<escape>Lima<escape>,destination:<escape>Oslo<escape>,legs:[{to:<escape>"
-            "Rome<escape>,day:3}],extra:1}<end_function_call>") in text
-    assert "properties:{destination:{type:<escape>STRING<escape>},legs:" in text  # as FunctionGemma's dictsort
-
-
 PLAIN = [{"role": "system", "content": "You are Captain Quill."}, {"role": "user", "content": "Why is the sky blue?"},
          {"role": "assistant", "content": "Ahoy! Blue light scatters most."}]
 PLAIN_GEMMA = ("<bos><start_of_turn>user\nYou are Captain Quill.\n\nWhy is the sky blue?<end_of_turn>\n"
@@ -365,10 +345,9 @@ def test_the_builtin_gemma_template_renders_a_plain_chat_as_before(tiny_models):
         chat.render(PLAIN[1:2] * 2)
 
 
-@pytest.mark.parametrize("earlier", [GEMMA_WITHOUT_TOOLS, GEMMA_SORTED_CALLS])
-def test_a_tokenizer_cached_with_an_earlier_gemma_template_is_still_gemma(tiny_models, tmp_path, earlier):
+def test_a_tokenizer_cached_with_the_earlier_gemma_template_is_still_gemma(tiny_models, tmp_path):
     tokenizer = load_tokenizer(resolve(str(tiny_models["gemma3"])))
-    tokenizer.chat_template = earlier  # what ~/.cache/desktune/models/gemma-3-270m (or a run) holds from before
+    tokenizer.chat_template = GEMMA_WITHOUT_TOOLS  # what ~/.cache/desktune/models/gemma-3-270m holds from before
     tokenizer.save_pretrained(tmp_path)
     from transformers import AutoTokenizer
 
@@ -377,7 +356,6 @@ def test_a_tokenizer_cached_with_an_earlier_gemma_template_is_still_gemma(tiny_m
     chat = ChatFormat(cached, "auto", "gemma3_text")
     assert (chat.name, chat.tool_format) == ("gemma", "functiongemma")
     assert chat.render(PLAIN) == PLAIN_GEMMA
-    assert GEMMA_SORTED_CALLS != TEMPLATES["gemma"] and chat.tokenizer.chat_template == TEMPLATES["gemma"]
 
 
 def test_an_own_template_that_cannot_show_tools_is_refused_with_a_way_out(tiny_models):

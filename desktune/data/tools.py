@@ -212,7 +212,7 @@ class ToolTurns:
             raise DataError(f"{at} ({name}): arguments are {_json_type(arguments)}, not a JSON object", ARGUMENTS_HINT)
         arguments = _without_unset(arguments, self.tools[name]["parameters"])
         _check_object(arguments, self.tools[name]["parameters"], "", f"{at} ({name})")
-        return raw.get("id"), {"name": name, "arguments": declared_order(arguments, self.tools[name]["parameters"])}
+        return raw.get("id"), {"name": name, "arguments": arguments}
 
     def _result(self, message: dict, at: str) -> dict:
         call_id, name = message.get("tool_call_id"), message.get("name")
@@ -288,20 +288,6 @@ def _without_unset(arguments: dict, schema: dict) -> dict:
 def _allows_null(schema: dict) -> bool:
     types = schema.get("type")
     return bool(schema.get("nullable")) or types == "null" or isinstance(types, list) and "null" in types
-
-
-def declared_order(value: object, schema: dict) -> object:
-    """A call's arguments in the order its function declares them (undeclared keys after, as written), inside
-    objects and arrays too: every call of a function then trains the same sequence, its declared (usually required
-    first) arguments before the optional ones, not the data's order of the day or the alphabet's."""
-    if isinstance(value, list) and isinstance(schema.get("items"), dict):
-        return [declared_order(item, schema["items"]) for item in value]
-    if not isinstance(value, dict):
-        return value
-    properties = schema.get("properties") if isinstance(schema.get("properties"), dict) else {}
-    keys = [k for k in properties if k in value] + [k for k in value if k not in properties]
-    return {k: declared_order(value[k], properties.get(k) if isinstance(properties.get(k), dict) else {})
-            for k in keys}
 
 
 def _check_object(value: dict, schema: dict, path: str, at: str) -> None:

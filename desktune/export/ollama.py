@@ -7,11 +7,8 @@ tests/test_tool_export.py runs them with Go's text/template beside the jinja tem
 jinja byte for byte (Ollama hands a template its objects as Go maps, so their keys come in alphabetical order):
 - hermes-json and llama3-json: a declaration is written in the order type, description, enum, items, properties,
   required (parameters: type, properties, required) and property names alphabetically; a past call's arguments
-  alphabetically. Training kept the declaration's own order and wrote a call's arguments in the order its function
-  declares them: the same JSON, in another order where that order is not alphabetical.
-- functiongemma sorts a declaration's keys itself, so its declarations match; a past call's arguments come
-  alphabetically, where training wrote them in their function's declared order (the model reads its own earlier
-  call in another order; what it writes next, it writes as trained). It can only capitalise the JSON-schema type
+  alphabetically. Training kept the row's own order: the same JSON, in another order when the data's was not this.
+- functiongemma sorts keys itself, so its declarations and calls match; it can only capitalise the JSON-schema type
   names (STRING, INTEGER, ...), leaves out an empty 'required' list, and sorts upper-case keys before lower-case
   ones (jinja's dictsort ignores case).
 - every format: contents are not trimmed (jinja's `| trim`); a number is written as JSON writes it (2, not 2.0);
@@ -42,8 +39,8 @@ _JSON = """{{- define "pyjson" }}{{ $t := printf "%T" . }}
 {{- $sep }}"properties": {{ template "jsonprops" .Properties }}
 {{- if .Required }}, "required": {{ template "jsonstrings" .Required }}{{ end }}{{ end }}}}}{{ end }}"""
 
-# FunctionGemma's value markup: {key:value,...} keys sorted (Go's maps), strings between <escape> marks; in
-# declarations the schema's type names in capitals.
+# FunctionGemma's value markup: {key:value,...} keys sorted, strings between <escape> marks; in declarations the
+# schema's type names in capitals.
 _FUNCTIONGEMMA = """{{- define "fg" }}{{ $t := printf "%T" . }}
 {{- if eq $t "string" }}<escape>{{ . }}<escape>
 {{- else if eq $t "map[string]interface {}" }}{{ template "fgmap" . }}

@@ -3,8 +3,8 @@
 Each also writes tools, in a documented format, when a conversation has them (tools= and OpenAI-form tool_calls):
 - gemma: FunctionGemma's markup (ai.google.dev/gemma/docs/functiongemma/formatting-and-best-practices):
   declarations in a developer turn, `<start_function_call>call:NAME{...}<end_function_call>`, results as
-  `<start_function_response>response:NAME{...}<end_function_response>`, values with bare keys (declarations
-  in alphabetical order, a call's arguments in its function's declared order) and strings between <escape> marks. Unlike Google's own template, which carries the result on inside the model's
+  `<start_function_response>response:NAME{...}<end_function_response>`, values with bare keys in alphabetical
+  order and strings between <escape> marks. Unlike Google's own template, which carries the result on inside the model's
   turn after `<start_function_response>`, a call turn ends with <end_of_turn> and each result comes in a
   developer turn (as the guide's flow shows it), so generation stops at the one end-of-turn token the Gemma 3
   vocabulary has (its base knows none of the function markers: they are plain text to it).
@@ -15,13 +15,12 @@ Each also writes tools, in a documented format, when a conversation has them (to
 A conversation without tools renders exactly as before these were added (the *_WITHOUT_TOOLS texts below).
 """
 
-# FunctionGemma's value markup: {key:value,...} with strings between <escape> marks; in declarations (caps) keys in
-# alphabetical order and every schema 'type' in capitals (STRING, OBJECT), as Google's template writes them; calls
-# and results keep their keys' order (calls arrive in their function's declared order: data/tools.declared_order).
+# FunctionGemma's value markup: {key:value,...} with keys in alphabetical order, strings between <escape> marks,
+# and in declarations (caps) every schema 'type' in capitals (STRING, OBJECT), as Google's examples write them.
 _FUNCTIONGEMMA_VALUE = (
     "{%- macro fg(value, key='', caps=false) -%}"
     "{%- if value is mapping -%}"
-    "{{- '{' -}}{%- for k, v in (value | dictsort if caps else value.items()) -%}{{- k + ':' + fg(v, k, caps) -}}"
+    "{{- '{' -}}{%- for k, v in value | dictsort -%}{{- k + ':' + fg(v, k, caps) -}}"
     "{%- if not loop.last -%}{{- ',' -}}{%- endif -%}{%- endfor -%}{{- '}' -}}"
     "{%- elif value is string -%}{{- '<escape>' + (value | upper if caps and key == 'type' else value) + '<escape>' -}}"
     "{%- elif value is boolean -%}{{- 'true' if value else 'false' -}}"
@@ -170,11 +169,7 @@ LLAMA3_WITHOUT_TOOLS = (
     "{%- if add_generation_prompt -%}{{ '<|start_header_id|>assistant<|end_header_id|>\n\n' }}{%- endif -%}"
 )
 
-# What tokenizers saved by earlier versions hold (the built-in's cache, runs trained before): still the built-in
-# template, rendered from now on as it is written above. Until 2026-12-06 gemma wrote a call's arguments sorted.
-GEMMA_SORTED_CALLS = GEMMA.replace("(value | dictsort if caps else value.items())", "value | dictsort")
-EARLIER_TEMPLATES = {GEMMA_WITHOUT_TOOLS: "gemma", GEMMA_SORTED_CALLS: "gemma", CHATML_WITHOUT_TOOLS: "chatml",
-                     LLAMA3_WITHOUT_TOOLS: "llama3"}
+EARLIER_TEMPLATES = {GEMMA_WITHOUT_TOOLS: "gemma", CHATML_WITHOUT_TOOLS: "chatml", LLAMA3_WITHOUT_TOOLS: "llama3"}
 
 # The token that closes an assistant turn in each template: generation stops there and training must learn it.
 END_OF_TURN = {"gemma": "<end_of_turn>", "chatml": "<|im_end|>", "llama3": "<|eot_id|>"}
