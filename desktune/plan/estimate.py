@@ -81,10 +81,14 @@ def padded_length(tokens: int) -> int:
     return -(-tokens // step) * step
 
 
+def adapted_linears(shape: Shape, job: Job) -> dict[str, tuple[int, int]]:
+    """(in, out) of the linear layers of one decoder layer that train: LoRA's targets, or all of them (full)."""
+    return {name: dims for name, dims in shape.linear_shapes().items()
+            if job.method == "full" or not job.lora_targets or name in job.lora_targets}
+
+
 def lora_params(shape: Shape, job: Job) -> int:
-    targets = shape.linear_shapes()
-    chosen = job.lora_targets or tuple(targets)
-    return shape.layers * sum(job.lora_r * (targets[t][0] + targets[t][1]) for t in chosen if t in targets)
+    return shape.layers * sum(job.lora_r * (a + b) for a, b in adapted_linears(shape, job).values())
 
 
 def trainable_params(shape: Shape, job: Job) -> int:
@@ -178,9 +182,8 @@ def _layer_bytes(shape: Shape, job: Job, act: int) -> float:
     # the attention output; the MLP's gate, up and product (fp32 under bitsandbytes, which casts outputs back)
     per_token = 4 * (4 * h + q + kv) + act * 4 * q + (4 if job.method == "qlora" else act) * 3 * i
     # each trained matmul keeps its input in the compute dtype (and LoRA its rank-r projection)
-    adapted = [a + (0 if job.method == "full" else job.lora_r) for name, (a, _) in shape.linear_shapes().items()
-               if job.method == "full" or not job.lora_targets or name in job.lora_targets]
-    per_token += act * sum(adapted)
+    rank = 0 if job.method == "full" else job.lora_r
+    per_token += act * sum(a + rank for a, _ in adapted_linears(shape, job).values())
     per_layer = t * per_token
     if job.matrix_kept:  # the probabilities, [heads, T, T], saved by softmax and the matmul after it (one tensor).
         # Not on CPU: torch's flash kernel saved 9.4 MB for a 512-token layer of the built-in, no matrix; counting it

@@ -6,6 +6,7 @@ from desktune.plan.estimate import (
     GB,
     Job,
     Shape,
+    adapted_linears,
     flops_per_token,
     forward_flops_per_token,
     loading_peak,
@@ -19,11 +20,11 @@ from desktune.plan.estimate import (
 # fp32 on 2026-12-05 to both kinds: 0.53 fitted one with AVX-512, 0.36-0.50 one without; then 0.50 once the loss
 # through a frozen head went to one buffer, train/vocab_loss.py): bf16 matmuls are fast there but casts, norms and
 # attention are not. CUDA bf16 was fitted on an H100 (see LAYER_PASS_SECONDS); MPS and CUDA fp32 are guesses.
-EFFICIENCY = {("cpu", "fp32"): 0.50, ("cpu", "bf16"): 0.39, ("mps", "fp32"): 0.4, ("cuda", "bf16"): 0.2,
+EFFICIENCY = {("cpu", "fp32"): 0.50, ("cpu", "bf16"): 0.42, ("mps", "fp32"): 0.4, ("cuda", "bf16"): 0.2,
               ("cuda", "fp16"): 0.2, ("cuda", "fp32"): 0.5}
 # fp32 on a CPU with AVX-512 (one with bf16 too, told to train in fp32): the built-in, rows of 256, stepped in 4.68 s
-# where 0.50 planned 6.49 (2026-12-06, check.py plan); the same kind fitted 0.53 before the one-buffer loss
-CPU_FP32_AVX512 = 0.69
+# and in 6.26 s in two runs of check.py plan (2026-12-06); fitted between them, with LORA_MODULE_SECONDS
+CPU_FP32_AVX512 = 0.63
 # AdamW reads and writes weights, gradients and two moments, and clipping, zeroing and dense embedding gradients
 # pass over them too: memory-bound (bytes/s, same provenance; CPU with the fused AdamW).
 OPTIMIZER_BANDWIDTH = {"cpu": 8e9, "mps": 100e9, "cuda": 1000e9}
@@ -32,6 +33,11 @@ STEP_OVERHEAD = 0.05  # seconds of Python, packing and bookkeeping per step (wha
 # the row: kernel launches and the Python of PEFT and bitsandbytes. Fitted with EFFICIENCY to the H100 table in
 # benchmarks/README.md (gpu.py; 4B/12B shapes, rows of 512 and 4096 tokens).
 LAYER_PASS_SECONDS = {"cuda": 0.006}
+# CPU: seconds per adapted linear layer per row, forward and backward: PEFT's Python, dispatch and the adapter's two
+# small matmuls, whatever the row's length. Tiny Llama, 256-token rows, 32 examples a step (~14 rows): 0.33 s with
+# all 14 adapters, 0.22 s with q_proj and v_proj; bf16 refitted with it to 0.42 over the plan_accuracy.py runs, the
+# defaults on the own sets and these probes (benchmarks/README.md, 2026-12-06)
+LORA_MODULE_SECONDS = {"cpu": 0.7e-3}
 # CPU: seconds per element of the [heads, T, T] attention matrix and pass (forward, backward twice, recomputation):
 # the flash kernel builds it block by block, and its mask, exponentials and their gradients are not in the matmul
 # flops. Fitted on the tiny model's 2048-token rows, where they are most of a step (benchmarks/plan_accuracy.py,
@@ -135,7 +141,9 @@ def _seconds_per_step(shape: Shape, job: Job, kind: str, reached_gflops: float, 
     matrix = job.attention_matrix * rows * shape.layers * shape.heads * job.row_tokens ** 2 * \
         (4 if job.checkpointing else 3) * MATRIX_ELEMENT_SECONDS.get(kind, 0.0)
     optimizer = trainable_params(shape, job) * 28 / OPTIMIZER_BANDWIDTH.get(kind, 100e9)
-    return STEP_OVERHEAD + compute + fixed + matrix + optimizer
+    adapters = 0 if job.method == "full" else len(adapted_linears(shape, job)) * shape.layers
+    lora = rows * adapters * (1.5 if job.checkpointing else 1) * LORA_MODULE_SECONDS.get(kind, 0.0)
+    return STEP_OVERHEAD + compute + fixed + matrix + optimizer + lora
 
 
 def forward_seconds(shape: Shape, job: Job, kind: str, gflops: float | None, tokens: float,
