@@ -149,7 +149,7 @@ def test_bad_files_are_refused_clearly(tmp_path, chat, content, expected):
 
 
 def test_json_top_level_must_be_a_list(tmp_path, chat):
-    (tmp_path / "d.json").write_text('{"messages": []}')
+    (tmp_path / "d.json").write_text(json.dumps({"data": [{"messages": []}]}, indent=2))
     with pytest.raises(DataError, match="the top level is dict, not a list"):
         encoded(tmp_path / "d.json", chat)
 
@@ -187,7 +187,7 @@ def test_data_check_reports_and_fails_on_bad_rows(tmp_path, tiny_models, capsys)
     assert report["skipped_invalid"] == 1 and report["end_of_turn_trained"]
 
 
-@pytest.mark.parametrize("name", ["persona.jsonl.txt", "persona.txt", "persona", "persona.data"])
+@pytest.mark.parametrize("name", ["persona.jsonl.txt", "persona.txt", "persona", "persona.data", "persona.json"])
 def test_json_lines_is_read_by_content_whatever_the_suffix(tmp_path, chat, name):
     rows = [FORMATS["sharegpt"](q, a) for q, a in CONVERSATIONS]
     expected, _ = encoded(write_jsonl(tmp_path / "ref.jsonl", rows), chat)

@@ -255,3 +255,25 @@ def test_fp32_on_a_cpu_with_avx512_reaches_more_of_its_probed_peak():
 
     assert step(True, "fp32") < step(False, "fp32")
     assert step(True, "bf16") == step(False, "bf16")
+
+
+def test_each_adapted_layer_costs_a_cpu_step_its_calls_per_row(monkeypatch):
+    """PEFT's per-call work: 5 more adapted linears a layer (all-linear against q_proj,v_proj) over 8 rows; nothing
+    for a full fine-tune, nothing on CUDA (its per-layer cost is LAYER_PASS_SECONDS)."""
+    def step(method: str, targets: tuple, kind: str = "cpu") -> float:
+        return fit(TINY, Job(method, "bf16", 0, 0.6, lora_targets=targets), kind, 10 * GB, 1000, 100, 4096, 10,
+                   row_tokens=512).seconds_per_step
+
+    def extra_for_all_linear() -> float:
+        return step("lora", ()) - step("lora", ("q_proj", "v_proj"))
+    with_calls, full, cuda = extra_for_all_linear(), step("full", ()), step("lora", (), "cuda")
+    monkeypatch.setitem(fit_module.LORA_MODULE_SECONDS, "cpu", 0.0)
+    assert abs(with_calls - extra_for_all_linear() - 8 * 5 * TINY.layers * 0.7e-3) < 1e-9
+    assert step("full", ()) == full and step("lora", (), "cuda") == cuda
+
+
+def test_a_full_fine_tune_in_bf16_casts_its_fp32_weights_for_every_row():
+    casts = fit_module._weight_casts
+    assert casts(TINY, Job("full", "bf16", 512, 0.6), "cpu", 8) == 8 * TINY.params * 16 / 8e9
+    assert casts(TINY, Job("full", "bf16", 512, 0.6, shards=2), "cpu", 8) == 4 * TINY.params * 16 / 8e9
+    assert casts(TINY, Job("full", "fp32", 512, 0.6), "cpu", 8) == casts(TINY, Job("lora", "bf16", 512, 0.6), "cpu", 8) == 0

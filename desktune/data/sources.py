@@ -1,9 +1,9 @@
 """Read rows from data files, keeping 'file:line' for every row so errors can point at it.
 
-Supported: .jsonl, .json (a list), .csv, .parquet, .txt (a document per blank-line block, or the whole
-file), a folder or glob of those, and hub datasets written hf:org/name[:split]. A .txt file, or a file
-with no or another suffix, is read by its content: JSON Lines or JSON when it is that (people download
-`NAME.jsonl.txt`), plain text otherwise.
+Supported: .jsonl, .json (a list, or JSON Lines as `datasets`' to_json writes it), .csv, .parquet, .txt (a
+document per blank-line block, or the whole file), a folder or glob of those, and hub datasets written
+hf:org/name[:split]. A .txt file, or a file with no or another suffix, is read by its content: JSON Lines or JSON
+when it is that (people download `NAME.jsonl.txt`), plain text otherwise.
 """
 
 import csv
@@ -60,8 +60,10 @@ def _file_rows(p: Path, text_split: str, as_text: bool) -> tuple[str, list[tuple
         line = raw[: e.start].count(b"\n") + 1
         raise DataError(f"{p}:{line}: bytes that are not UTF-8 text", "save the file as UTF-8") from None
     kind = READERS.get(p.suffix) or ("text" if as_text else _sniff(p, text))
+    if kind == "json" and _json_object(_first_line(text)):  # JSON Lines named .json, as datasets' to_json() writes
+        kind = "jsonl"
     named = f"suffix '{p.suffix}'" if p.suffix else "no suffix"
-    suffix = f" (by content; {named})" if p.suffix not in READERS and kind != "text" else ""
+    suffix = f" (by content; {named})" if READERS.get(p.suffix) != kind and kind != "text" else ""
     if kind == "text":
         return "plain text", _txt_rows(p, text, text_split)
     return KIND_NAMES[kind] + suffix, {"jsonl": _jsonl_rows, "json": _json_rows, "csv": _csv_rows}[kind](p, text)
@@ -74,7 +76,7 @@ KIND_NAMES = {"jsonl": "JSON Lines", "json": "JSON", "csv": "CSV"}
 def _sniff(path: Path, text: str) -> str:
     """jsonl, json or text, from what the file holds: its first line decides, the whole file when that is
     one JSON document. A file that starts like JSON but is not valid JSON is refused rather than guessed."""
-    first = next(line for line in text.splitlines() if line.strip()).strip()
+    first = _first_line(text)
     if not first.startswith(("{", "[")):
         return "text"
     if first.startswith("{") and _json_object(first):
@@ -92,6 +94,10 @@ def _sniff(path: Path, text: str) -> str:
         return "json"
     raise DataError(f"{path}: one JSON {type(whole).__name__} rather than one example per line",
                     "write one JSON object per line (JSON Lines), or a JSON list of examples")
+
+
+def _first_line(text: str) -> str:
+    return next(line for line in text.splitlines() if line.strip()).strip()
 
 
 def _json_object(line: str) -> bool:

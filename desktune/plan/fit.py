@@ -18,9 +18,11 @@ from desktune.plan.estimate import (
 # Share of the probed matmul peak a training step reaches. CPU figures were fitted to real runs on 2-core AMD
 # EPYCs (benchmarks/plan_accuracy.py; bf16 refitted 2026-11-28 once the loss stopped recomputing a frozen head;
 # fp32 on 2026-12-05 to both kinds: 0.53 fitted one with AVX-512, 0.36-0.50 one without; then 0.50 once the loss
-# through a frozen head went to one buffer, train/vocab_loss.py): bf16 matmuls are fast there but casts, norms and
-# attention are not. CUDA bf16 was fitted on an H100 (see LAYER_PASS_SECONDS); MPS and CUDA fp32 are guesses.
-EFFICIENCY = {("cpu", "fp32"): 0.50, ("cpu", "bf16"): 0.42, ("mps", "fp32"): 0.4, ("cuda", "bf16"): 0.2,
+# through a frozen head went to one buffer, train/vocab_loss.py; bf16 0.42 and fp32 0.52 with LORA_MODULE_SECONDS,
+# 2026-12-06, fp32 re-planned on paper from the 2026-12-05 table, no CPU without AVX-512 at hand): bf16 matmuls are
+# fast there but casts, norms and attention are not. CUDA bf16 was fitted on an H100 (see LAYER_PASS_SECONDS); MPS
+# and CUDA fp32 are guesses.
+EFFICIENCY = {("cpu", "fp32"): 0.52, ("cpu", "bf16"): 0.42, ("mps", "fp32"): 0.4, ("cuda", "bf16"): 0.2,
               ("cuda", "fp16"): 0.2, ("cuda", "fp32"): 0.5}
 # fp32 on a CPU with AVX-512 (one with bf16 too, told to train in fp32): the built-in, rows of 256, stepped in 4.68 s
 # and in 6.26 s in two runs of check.py plan (2026-12-06); fitted between them, with LORA_MODULE_SECONDS
@@ -143,7 +145,16 @@ def _seconds_per_step(shape: Shape, job: Job, kind: str, reached_gflops: float, 
     optimizer = trainable_params(shape, job) * 28 / OPTIMIZER_BANDWIDTH.get(kind, 100e9)
     adapters = 0 if job.method == "full" else len(adapted_linears(shape, job)) * shape.layers
     lora = rows * adapters * (1.5 if job.checkpointing else 1) * LORA_MODULE_SECONDS.get(kind, 0.0)
-    return STEP_OVERHEAD + compute + fixed + matrix + optimizer + lora
+    return STEP_OVERHEAD + compute + fixed + matrix + optimizer + lora + _weight_casts(shape, job, kind, rows)
+
+
+def _weight_casts(shape: Shape, job: Job, kind: str, rows: float) -> float:
+    """A full fine-tune in bf16/fp16 keeps fp32 weights: autocast casts each to the compute dtype for every row's
+    forward, and the copy's gradient back to fp32 (6 + 10 bytes a parameter a row; the built-in's full 512 row, bf16,
+    stepped in 8.2-10.2 s on three days where the plan without this said 6.9-8.0)."""
+    if job.method != "full" or job.precision == "fp32":
+        return 0.0
+    return rows * shape.params * 16 / job.shards / OPTIMIZER_BANDWIDTH.get(kind, 100e9)
 
 
 def forward_seconds(shape: Shape, job: Job, kind: str, gflops: float | None, tokens: float,
