@@ -18,11 +18,11 @@ from desktune.plan.estimate import (
 # Share of the probed matmul peak a training step reaches. CPU figures were fitted to real runs on 2-core AMD
 # EPYCs (benchmarks/plan_accuracy.py; bf16 refitted 2026-11-28 once the loss stopped recomputing a frozen head;
 # fp32 on 2026-12-05 to both kinds: 0.53 fitted one with AVX-512, 0.36-0.50 one without; then 0.50 once the loss
-# through a frozen head went to one buffer, train/vocab_loss.py; bf16 0.42 and fp32 0.52 with LORA_MODULE_SECONDS,
+# through a frozen head went to one buffer, train/vocab_loss.py; bf16 0.43 and fp32 0.52 with LORA_MODULE_SECONDS,
 # 2026-12-06, fp32 re-planned on paper from the 2026-12-05 table, no CPU without AVX-512 at hand): bf16 matmuls are
 # fast there but casts, norms and attention are not. CUDA bf16 was fitted on an H100 (see LAYER_PASS_SECONDS); MPS
 # and CUDA fp32 are guesses.
-EFFICIENCY = {("cpu", "fp32"): 0.52, ("cpu", "bf16"): 0.42, ("mps", "fp32"): 0.4, ("cuda", "bf16"): 0.2,
+EFFICIENCY = {("cpu", "fp32"): 0.52, ("cpu", "bf16"): 0.43, ("mps", "fp32"): 0.4, ("cuda", "bf16"): 0.2,
               ("cuda", "fp16"): 0.2, ("cuda", "fp32"): 0.5}
 # fp32 on a CPU with AVX-512 (one with bf16 too, told to train in fp32): the built-in, rows of 256, stepped in 4.68 s
 # and in 6.26 s in two runs of check.py plan (2026-12-06); fitted between them, with LORA_MODULE_SECONDS
@@ -36,10 +36,11 @@ STEP_OVERHEAD = 0.05  # seconds of Python, packing and bookkeeping per step (wha
 # benchmarks/README.md (gpu.py; 4B/12B shapes, rows of 512 and 4096 tokens).
 LAYER_PASS_SECONDS = {"cuda": 0.006}
 # CPU: seconds per adapted linear layer per row, forward and backward: PEFT's Python, dispatch and the adapter's two
-# small matmuls, whatever the row's length. Tiny Llama, 256-token rows, 32 examples a step (~14 rows): 0.33 s with
-# all 14 adapters, 0.22 s with q_proj and v_proj; bf16 refitted with it to 0.42 over the plan_accuracy.py runs, the
-# defaults on the own sets and these probes (benchmarks/README.md, 2026-12-06)
-LORA_MODULE_SECONDS = {"cpu": 0.7e-3}
+# small matmuls, whatever the row's length. Tiny Llama, 256-token rows, 32 examples a step, 12 steps (2026-12-06,
+# bf16, alone): 0.256 s with all 14 adapters, 0.192 s with q_proj and v_proj. Fitted with the bf16 efficiency (0.43)
+# to the 13 runs of check.py plan; a full fine-tune's step there (0.227 s) shows rows cost on their own too, which
+# the planner leaves out: it plans that tiny step of ~14 short rows at 0.09 s, the built-in's 1-2 rows a step lose little
+LORA_MODULE_SECONDS = {"cpu": 0.4e-3}
 # CPU: seconds per element of the [heads, T, T] attention matrix and pass (forward, backward twice, recomputation):
 # the flash kernel builds it block by block, and its mask, exponentials and their gradients are not in the matmul
 # flops. Fitted on the tiny model's 2048-token rows, where they are most of a step (benchmarks/plan_accuracy.py,
