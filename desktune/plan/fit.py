@@ -24,8 +24,8 @@ from desktune.plan.estimate import (
 # and CUDA fp32 are guesses.
 EFFICIENCY = {("cpu", "fp32"): 0.52, ("cpu", "bf16"): 0.43, ("mps", "fp32"): 0.4, ("cuda", "bf16"): 0.2,
               ("cuda", "fp16"): 0.2, ("cuda", "fp32"): 0.5}
-# fp32 on a CPU with AVX-512 (one with bf16 too, told to train in fp32): the built-in, rows of 256, stepped in 4.68 s
-# and in 6.26 s in two runs of check.py plan (2026-12-06); fitted between them, with LORA_MODULE_SECONDS
+# fp32 on a CPU with AVX-512 (one with bf16 too, told to train in fp32): the built-in, rows of 256, stepped in
+# 4.68-6.26 s over five runs of check.py plan (2026-12-06); with LORA_MODULE_SECONDS 0.63 plans 4.70 s for its 5.02
 CPU_FP32_AVX512 = 0.63
 # AdamW reads and writes weights, gradients and two moments, and clipping, zeroing and dense embedding gradients
 # pass over them too: memory-bound (bytes/s, same provenance; CPU with the fused AdamW).
@@ -38,8 +38,8 @@ LAYER_PASS_SECONDS = {"cuda": 0.006}
 # CPU: seconds per adapted linear layer per row, forward and backward: PEFT's Python, dispatch and the adapter's two
 # small matmuls, whatever the row's length. Tiny Llama, 256-token rows, 32 examples a step, 12 steps (2026-12-06,
 # bf16, alone): 0.256 s with all 14 adapters, 0.192 s with q_proj and v_proj. Fitted with the bf16 efficiency (0.43)
-# to the 13 runs of check.py plan; a full fine-tune's step there (0.227 s) shows rows cost on their own too, which
-# the planner leaves out: it plans that tiny step of ~14 short rows at 0.09 s, the built-in's 1-2 rows a step lose little
+# to the 13 runs of check.py plan. A full fine-tune's step there (0.227 s) shows rows cost on their own too, which
+# the planner leaves out (it plans that step of ~14 short rows at 0.09 s); the built-in's 1-2 rows a step lose little
 LORA_MODULE_SECONDS = {"cpu": 0.4e-3}
 # CPU: seconds per element of the [heads, T, T] attention matrix and pass (forward, backward twice, recomputation):
 # the flash kernel builds it block by block, and its mask, exponentials and their gradients are not in the matmul
@@ -152,7 +152,7 @@ def _seconds_per_step(shape: Shape, job: Job, kind: str, reached_gflops: float, 
 def _weight_casts(shape: Shape, job: Job, kind: str, rows: float) -> float:
     """A full fine-tune in bf16/fp16 keeps fp32 weights: autocast casts each to the compute dtype for every row's
     forward, and the copy's gradient back to fp32 (6 + 10 bytes a parameter a row; the built-in's full 512 row, bf16,
-    stepped in 8.2-10.2 s on three days where the plan without this said 6.9-8.0)."""
+    stepped in 8.1-10.2 s over four runs where the plan without this said 6.9-8.0)."""
     if job.method != "full" or job.precision == "fp32":
         return 0.0
     return rows * shape.params * 16 / job.shards / OPTIMIZER_BANDWIDTH.get(kind, 100e9)
