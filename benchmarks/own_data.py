@@ -17,7 +17,6 @@ Extra key=value arguments go to every `desktune train` (to try other settings).
 """
 
 import json
-import os
 import re
 import subprocess
 import sys
@@ -25,6 +24,7 @@ import time
 from pathlib import Path
 
 import torch
+from plan_accuracy import settle
 
 DATA = Path(__file__).resolve().parent / "data"
 PROMPTS = 16
@@ -52,8 +52,7 @@ SETS = {"one_liners": ("one_liners.jsonl.txt", one_sentence), "garden": ("garden
 
 def train(name: str, data: Path, overrides: list[str]) -> tuple[Path, float]:
     run = Path("runs") / f"own-{name}"
-    os.sync()  # the last set's export written out before this training probes the CPU's speed for its plan: right
-    time.sleep(5)  # after it, grandma's probe read half the speed and planned 3.47 s a step for 1.55 (2026-12-06)
+    settle()  # grandma's plan said 3.47 s a step for 1.55 when it trained right after one_liners' export
     started = time.perf_counter()
     subprocess.run([sys.executable, "-m", "desktune", "train", f"data.train={data}", f"output={run}", "--overwrite",
                     *overrides], check=True, stdout=subprocess.DEVNULL)

@@ -40,13 +40,20 @@ def tiny_model(folder: Path) -> str:
     return str(folder)
 
 
+def settle() -> None:
+    """Before a training whose plan is measured: the last run's files written and its memory handed back, or the
+    CPU-speed probe the plan divides by reads low (back to back on a 2-core VM: 119-150 GFLOP/s instead of ~170,
+    plans up to +52%; right after a GGUF export, half the speed)."""
+    os.sync()
+    time.sleep(5)
+
+
 def measure(name: str, model: str, overrides: list[str], work: Path) -> dict:
     run = work / name.replace(" ", "-").replace("(", "").replace(")", "")
     command = [sys.executable, "-m", "desktune", "train", f"model={model}", f"data.train={DATA}", f"output={run}",
                "train.max_steps=4", "train.eval_every=0", "data.eval=0.05", "train.eval_samples=0", "--samples=0",
                "--overwrite", *overrides]
-    os.sync()  # the last run's files written and its memory handed back before this run probes the CPU's speed:
-    time.sleep(5)  # back to back, a 2-core VM's probe read 119-150 GFLOP/s instead of ~170 (plans up to +52%)
+    settle()
     done = subprocess.run(command, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
     if done.returncode:
         raise SystemExit(f"{name} failed:\n{done.stderr[-2000:]}")

@@ -60,7 +60,7 @@ def _file_rows(p: Path, text_split: str, as_text: bool) -> tuple[str, list[tuple
         line = raw[: e.start].count(b"\n") + 1
         raise DataError(f"{p}:{line}: bytes that are not UTF-8 text", "save the file as UTF-8") from None
     kind = READERS.get(p.suffix) or ("text" if as_text else _sniff(p, text))
-    if kind == "json" and _json_object(_first_line(text)):  # JSON Lines named .json, as datasets' to_json() writes
+    if kind == "json" and _json_lines(text):  # named .json, as datasets' to_json() writes them
         kind = "jsonl"
     named = f"suffix '{p.suffix}'" if p.suffix else "no suffix"
     suffix = f" (by content; {named})" if READERS.get(p.suffix) != kind and kind != "text" else ""
@@ -79,7 +79,7 @@ def _sniff(path: Path, text: str) -> str:
     first = _first_line(text)
     if not first.startswith(("{", "[")):
         return "text"
-    if first.startswith("{") and _json_object(first):
+    if _json_lines(text):
         return "jsonl"
     try:
         whole = json.loads(text)
@@ -100,9 +100,13 @@ def _first_line(text: str) -> str:
     return next(line for line in text.splitlines() if line.strip()).strip()
 
 
-def _json_object(line: str) -> bool:
+def _json_lines(text: str) -> bool:
+    """The first line that is not blank is one whole JSON object (a JSON list's starts with '[', not parsed)."""
+    first = _first_line(text)
+    if not first.startswith("{"):
+        return False
     try:
-        return isinstance(json.loads(line), dict)
+        return isinstance(json.loads(first), dict)
     except json.JSONDecodeError:
         return False
 
