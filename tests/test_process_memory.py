@@ -1,6 +1,6 @@
-"""A training process's own memory on Linux: freed blocks between kept tensors go back to the system with
-return_freed_blocks() (glibc would keep them, holes in its heap, for reuse: the 0.7 GB that 1024-token rows of the
-built-in grew by), and the peak it reports is its own, not the RSS of the process that started it."""
+"""A training process's own memory on Linux: with glibc's mmap threshold fixed (desktune.hardware.heap), blocks
+under 32 MiB come from malloc's heap from the start, larger ones are mapped apart; and the peak it reports is its
+own, not the RSS of the process that started it."""
 
 import platform
 import subprocess
@@ -11,28 +11,29 @@ import pytest
 pytestmark = pytest.mark.skipif(platform.system() != "Linux" or platform.libc_ver()[0] != "glibc",
                                 reason="glibc's malloc on Linux")
 
-HOLES = """
-import os, sys, torch
-from desktune.hardware.heap import return_freed_blocks
+WHERE = """
+import sys, torch
+from desktune.hardware.heap import fix_mmap_threshold
 if sys.argv[1] == "on":
-    assert return_freed_blocks()
-rss = lambda: int(open("/proc/self/statm").read().split()[1]) * os.sysconf("SC_PAGE_SIZE")
-torch.ones(1 << 21)  # an 8 MiB block freed at once: glibc raises its mmap threshold above it
-before = rss()
-blocks = [torch.ones(1 << 19) for _ in range(200)]  # 2 MiB each
-del blocks[::2]  # every other one freed: holes between the kept ones
-print((rss() - before) / (100 * 2 ** 21))
+    assert fix_mmap_threshold()
+def in_heap(t):
+    for line in open("/proc/self/maps"):
+        span, *rest = line.split()
+        start, end = (int(x, 16) for x in span.split("-"))
+        if start <= t.data_ptr() < end:
+            return rest[-1] == "[heap]"
+print(in_heap(torch.ones(4 << 20)), in_heap(torch.ones(16 << 20)))  # 16 MiB, then 64 MiB
 """
 
 
-def held_per_kept(mode: str) -> float:
-    done = subprocess.run([sys.executable, "-c", HOLES, mode], capture_output=True, text=True, check=True)
-    return float(done.stdout)
+def from_heap(mode: str) -> list[str]:
+    done = subprocess.run([sys.executable, "-c", WHERE, mode], capture_output=True, text=True, check=True)
+    return done.stdout.split()
 
 
-def test_freed_blocks_between_kept_ones_go_back_to_the_system():
-    assert held_per_kept("off") > 1.8  # what glibc does by default: the freed half stays in the process
-    assert held_per_kept("on") < 1.1
+def test_blocks_under_32_mib_come_from_the_heap_from_the_first_step():
+    assert from_heap("off") == ["False", "False"]  # glibc by itself: mapped apart until frees raise its threshold
+    assert from_heap("on") == ["True", "False"]  # fixed: below 32 MiB from the heap, above it mapped apart
 
 
 @pytest.mark.skipif(platform.system() != "Linux", reason="Linux carries a parent's peak into ru_maxrss")

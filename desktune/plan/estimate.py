@@ -5,7 +5,7 @@ overhead and efficiency constants were measured on a 2-core CPU (see benchmarks/
 """
 
 import platform
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 GB = 1e9
 PAD_STEP = 16  # the finest step between the lengths rows are padded to
@@ -13,9 +13,12 @@ PAD_STEP = 16  # the finest step between the lengths rows are padded to
 # the projection itself trains (full fine-tune): each chunk then also adds a vocab x hidden weight gradient
 LOSS_CHUNK_ELEMENTS = 2**25
 # python + torch + transformers + peft + accelerate, and the fast tokenizer, whose memory grows with its
-# vocabulary (measured RSS of whole runs: about 0.45 GB with a tiny test tokenizer, 0.55 with the built-in's 262k)
-CPU_RUNTIME, TOKENIZER_BYTES_PER_TOKEN = 0.45 * GB, 400
+# vocabulary (measured peaks of whole runs: about 0.55 GB with a tiny test model and tokenizer, 2026-12-06)
+CPU_RUNTIME, TOKENIZER_BYTES_PER_TOKEN = 0.55 * GB, 400
 GPU_RUNTIME = 0.6 * GB  # CUDA context and allocator slack
+# CPU on Linux: the heap's holes, as a share of what a step without checkpointing keeps for backward (the
+# built-in, rows of 256-2048 tokens, LoRA and full, bf16 and fp32, with checkpointing or not; 2026-12-06)
+HEAP_HOLES = 0.45
 
 
 def loss_chunk_rows(vocab: int, head_trains: bool = False) -> int:
@@ -117,11 +120,12 @@ def memory(shape: Shape, job: Job, kind: str) -> dict[str, float]:
     }
     if kind != "cuda" and job.checkpointing and platform.system() != "Linux":  # measured on the built-in (bf16,
         # rows of 512-2048 tokens): a checkpointed forward on CPU left about 16 kB per token and layer behind in
-        # malloc's heaps, 6x the residual stream it keeps; on Linux desktune.hardware.heap hands them back (2048-token
-        # rows, 2026-12-05: 1.98 GB measured, 2.40 planned with this term)
+        # malloc's heaps, 6x the residual stream it keeps (on Linux the heap term below counts what stays there)
         parts["activations"] += 5 * shape.layers * job.row_tokens * shape.hidden * 4
-    if kind != "cuda":  # the CPU heap keeps freed blocks of the vocabulary-sized loss chunks between steps (measured:
-        # the built-in's peak grows by about one chunk's worth over a run's first dozens of steps)
+    if kind == "cpu" and platform.system() == "Linux":  # blocks under 32 MiB come from malloc's heaps
+        # (desktune.hardware.heap), where those a step frees stay as holes that later blocks do not always fit
+        parts["heap"] = HEAP_HOLES * _activations(shape, replace(job, checkpointing=False), act)
+    elif kind != "cuda":  # elsewhere measured only before the heap's threshold was fixed: about one loss chunk
         parts["heap"] = parts["logits/loss"]
     if act == 2 and job.method == "full":  # autocast's low-precision weight copies, kept for backward
         parts["weights"] += shape.params * act

@@ -16,7 +16,7 @@ from desktune.data.preference import pack_pairs
 from desktune.data.schedule import Schedule
 from desktune.data.template import ChatFormat, Encoded
 from desktune.hardware.detect import detect
-from desktune.hardware.heap import return_freed_blocks
+from desktune.hardware.heap import fix_mmap_threshold
 from desktune.hardware.precision import choose_precision
 from desktune.hardware.probe import matmul_gflops
 from desktune.models.load import load_model, load_tokenizer, resolve
@@ -87,7 +87,7 @@ def set_up(cfg, run) -> Training:
     check_method(cfg.method, facts)
     check_objective(cfg)
     if facts.kind == "cpu":
-        return_freed_blocks()
+        fix_mmap_threshold()
     init = init_adapter(cfg)
     precision, precision_why = choose_precision(cfg.train.precision, facts)
     # the plan's speed, probed before the model loads: just after, a 2-core VM's probe read 141 GFLOP/s, then 169
