@@ -2,10 +2,11 @@
 serves smaller ones from heaps that keep freed memory for reuse. The threshold starts at 128 kB and follows the
 frees up to 32 MiB, so a run's behaviour would depend on its history: fixed at 32 MiB here, the largest it reaches.
 
-Measured against a 1 MiB threshold (the built-in, bf16, 2026-12-06): a 1 MiB block is a fresh mapping whose pages
-the kernel zeroes at first touch, and the steps of 2048-token rows ran 35% faster at 32 MiB (21.8M page faults in
-a 4-step run, 4.1M at 32 MiB), those of the short default sets 3-10%; the holes smaller blocks leave in the heap
-cost 0.45 GB more at the peak of 2048-token rows and nothing measurable on short ones (the planner counts them)."""
+Measured against the 1 MiB it was fixed at before (the built-in, bf16, 2026-12-06; benchmarks/README.md): each
+block of 1 MiB or more was a fresh mapping whose pages the kernel zeroes at first touch (21.8M page faults in four
+steps of 2048-token rows, 4.1M at 32 MiB); at 32 MiB those steps took 1.3x less time and the short default sets'
+5-9% less, for 0.45 GB more at the peak of 2048-token rows (holes the heap keeps; the plan counts them) and none
+measurable on the short sets."""
 
 import ctypes
 import platform
