@@ -14,14 +14,10 @@ pytestmark = pytest.mark.skipif(platform.system() != "Linux" or platform.libc_ve
 WHERE = """
 import sys, torch
 from desktune.hardware.heap import fix_mmap_threshold
+from desktune.hardware.pages import mapping_name
 if sys.argv[1] == "on":
     assert fix_mmap_threshold()
-def in_heap(t):
-    for line in open("/proc/self/maps"):
-        span, *rest = line.split()
-        start, end = (int(x, 16) for x in span.split("-"))
-        if start <= t.data_ptr() < end:
-            return rest[-1] == "[heap]"
+in_heap = lambda t: mapping_name(t.data_ptr(), t.data_ptr() + 1) == "[heap]"
 print(in_heap(torch.ones(4 << 20)), in_heap(torch.ones(16 << 20)))  # 16 MiB, then 64 MiB
 """
 

@@ -27,13 +27,20 @@ def release_pages(tensor) -> None:
 
 def _in_a_file_mapping(start: int, end: int) -> bool:
     """Whether [start, end) lies inside one mapping of a regular file ([heap], anonymous memory: no)."""
+    name = mapping_name(start, end)
+    return bool(name) and name.startswith("/") and not name.endswith("(deleted)")
+
+
+def mapping_name(start: int, end: int) -> str | None:
+    """The name /proc/self/maps gives the one mapping that holds [start, end): a file's path, "[heap]", "" for
+    anonymous memory; None where no single mapping holds it."""
     with open("/proc/self/maps") as maps:
         for line in maps:
             fields = line.split(maxsplit=5)
             low, high = (int(x, 16) for x in fields[0].split("-"))
             if low <= start and end <= high:
-                return len(fields) == 6 and fields[5].startswith("/") and not fields[5].rstrip().endswith("(deleted)")
-    return False
+                return fields[5].rstrip() if len(fields) == 6 else ""
+    return None
 
 
 def _libc():
