@@ -37,10 +37,13 @@ def save_checkpoint(folder: Path, model, optimizer, state: TrainState, meta: dic
 
         save_file({k: v.contiguous() for k, v in state.reference.items()}, tmp / REFERENCE_FILE)
     _sync_tree(tmp)
+    old = folder / f".old-step-{state.step:06d}"  # a resumed run writes a step again: the one there goes aside
+    shutil.rmtree(old, ignore_errors=True)       # whole first, so a kill never leaves it half deleted
     if final.exists():
-        shutil.rmtree(final)
+        os.replace(final, old)
     os.replace(tmp, final)
     _sync_dir(folder)
+    shutil.rmtree(old, ignore_errors=True)
     return final
 
 
