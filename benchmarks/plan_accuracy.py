@@ -22,7 +22,7 @@ RUNS = [  # name, model, overrides
     ("builtin lora 2048 ckpt", "builtin", ["train.micro_batch_tokens=2048", "train.batch_size=32",
                                            "train.gradient_checkpointing=on"]),
     ("builtin lora fp32 256", "builtin", ["train.micro_batch_tokens=256", "train.precision=fp32"]),
-    ("builtin full 512", "builtin", ["method=full", "train.lr=2e-5", "train.max_steps=8"]),  # 8.2-10.2 s in 3 steps
+    ("builtin full 512", "builtin", ["method=full", "train.lr=2e-5", "train.max_steps=8"]),  # 6.0 s in 6 (was 7.8-14.1)
     # the tiny model's steps take 0.1-0.4 s: 12 of them, as 3 of its 0.1 s steps read 0.07 s one day and 0.13 another
     ("tiny lora 256", "tiny", ["train.micro_batch_tokens=256", "train.max_steps=12"]),
     ("tiny full 2048 ckpt", "tiny", ["method=full", "train.micro_batch_tokens=2048", "train.batch_size=32",
@@ -40,12 +40,32 @@ def tiny_model(folder: Path) -> str:
     return str(folder)
 
 
-def settle() -> None:
+def settle(seconds: int = 5, longest: int = 120) -> None:
     """Before a training whose plan is measured: the last run's files written and its memory handed back, or the
     CPU-speed probe the plan divides by reads low (back to back on a 2-core VM: 119-150 GFLOP/s instead of ~170,
-    plans up to +52%; right after a GGUF export, half the speed)."""
+    plans up to +52%; right after a GGUF export, half the speed, 2026-12-06, though 5 s had passed): then waits
+    until the CPUs have been idle for `seconds` in a row (at most `longest` seconds)."""
     os.sync()
-    time.sleep(5)
+    quiet = 0
+    for _ in range(longest):
+        quiet = quiet + 1 if cpu_busy(1.0) <= 0.10 else 0
+        if quiet >= seconds:
+            return
+
+
+def cpu_busy(seconds: float) -> float:
+    """The share of all CPUs' time spent busy over the next `seconds` (/proc/stat; 0 where there is none)."""
+    def ticks() -> tuple[int, int]:
+        values = [int(v) for v in Path("/proc/stat").read_text().split("\n")[0].split()[1:]]
+        return sum(values), values[3] + values[4]  # all, idle + iowait
+
+    if not Path("/proc/stat").exists():
+        time.sleep(seconds)
+        return 0.0
+    total, idle = ticks()
+    time.sleep(seconds)
+    total2, idle2 = ticks()
+    return 1 - (idle2 - idle) / max(1, total2 - total)
 
 
 def measure(name: str, model: str, overrides: list[str], work: Path) -> dict:

@@ -127,8 +127,10 @@ def memory(shape: Shape, job: Job, kind: str) -> dict[str, float]:
         parts["heap"] = HEAP_HOLES * _activations(shape, replace(job, checkpointing=False), act)
     elif kind != "cuda":  # elsewhere measured only before the heap's threshold was fixed: about one loss chunk
         parts["heap"] = parts["logits/loss"]
-    if act == 2 and job.method == "full":  # autocast's low-precision weight copies, kept for backward
-        parts["weights"] += shape.params * act
+    if act == 2 and job.method == "full":  # autocast's low-precision weight copies, kept for backward; the
+        # one-buffer loss casts the head by slices, and the embedding's lookup is never cast
+        matrices = shape.embedding_params * (1 if shape.tied else 2) if one_buffer_loss(shape, kind) else 0
+        parts["weights"] += (shape.params - matrices) * act
     if job.method == "qlora":  # bitsandbytes dequantises one frozen weight to bf16 for each matmul
         parts["weights"] += max(a * b for a, b in shape.linear_shapes().values()) * 2
     if job.checkpointing:  # the loss runs after the layers' forward and before their recomputation: a
@@ -142,13 +144,20 @@ def memory(shape: Shape, job: Job, kind: str) -> dict[str, float]:
     return parts
 
 
+def one_buffer_loss(shape: Shape, kind: str) -> bool:
+    """Whether the loss takes train/vocab_loss.py's one-buffer pass: on CPU, logits not soft-capped."""
+    return kind == "cpu" and not shape.softcap
+
+
 def _loss_bytes(shape: Shape, job: Job, act: int, kind: str) -> float:
-    """One loss chunk. On CPU through a frozen head (train/vocab_loss.py): one fp32 buffer of logits, turned into
-    their gradient in place. Elsewhere: fp32 logits, their gradient and the low-precision product, plus (QLoRA) the
-    bf16 copy autocast makes of the frozen fp32 head for every chunk (a frozen weight's cast is not cached)."""
+    """One loss chunk. On CPU (train/vocab_loss.py): one fp32 buffer of logits, turned into their gradient in place;
+    a full fine-tune keeps every chunk's buffer of the row for backward. Elsewhere: fp32 logits, their gradient and
+    the low-precision product, plus (QLoRA) the bf16 copy autocast makes of the frozen fp32 head for every chunk (a
+    frozen weight's cast is not cached)."""
     rows = min(loss_chunk_rows(shape.vocab, job.method == "full"), job.row_tokens * job.trained_fraction)
-    if kind == "cpu" and job.method != "full" and not shape.softcap:
-        return -(-rows // 8) * 8 * shape.vocab * 4
+    if one_buffer_loss(shape, kind):
+        kept = job.row_tokens * job.trained_fraction if job.method == "full" else rows
+        return -(-kept // 8) * 8 * shape.vocab * 4
     head_cast = shape.embedding_params * 2 if job.method == "qlora" else 0
     return rows * shape.vocab * (4 + 4 + act) + head_cast
 
@@ -196,7 +205,7 @@ def _layer_bytes(shape: Shape, job: Job, act: int) -> float:
     return per_layer
 
 
-def flops_per_token(shape: Shape, job: Job) -> float:
+def flops_per_token(shape: Shape, job: Job, kind: str) -> float:
     """Matmul FLOPs of one optimizer step, per real token: forward, backward and recomputation. Checkpointing runs
     the decoder layers' forward again, not the vocabulary projection (outside the checkpointed layers: on the
     built-in, 2048-token rows, a step took 1.28x as long with it (bf16) and 1.29x / 1.42x (fp32, 2026-12-05), where
@@ -204,8 +213,10 @@ def flops_per_token(shape: Shape, job: Job) -> float:
     forward = forward_flops_per_token(shape, job)
     head = 2 * shape.embedding_params * job.trained_fraction
     backward = 2 * forward if job.method == "full" else forward  # frozen weights: input gradients only
-    # a trained head's loss chunks run again in backward; a frozen one's gradients are taken in the forward pass
-    recompute = (head if job.method == "full" else 0) + (forward - head if job.checkpointing else 0)
+    # a trained head's loss chunks run again in backward, but where the loss takes one buffer (CPU) and wherever
+    # the head is frozen, its gradients are taken in the forward pass
+    again = job.method == "full" and not one_buffer_loss(shape, kind)
+    recompute = (head if again else 0) + (forward - head if job.checkpointing else 0)
     return forward + backward + recompute
 
 

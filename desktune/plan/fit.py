@@ -137,7 +137,7 @@ def efficiency(kind: str, precision: str, avx512: bool = False) -> float:
 
 
 def _seconds_per_step(shape: Shape, job: Job, kind: str, reached_gflops: float, tokens_per_step: float) -> float:
-    flops = flops_per_token(shape, job) * tokens_per_step
+    flops = flops_per_token(shape, job, kind) * tokens_per_step
     compute = flops / (reached_gflops * 1e9)
     rows = -(-tokens_per_step // job.row_tokens)
     fixed = rows * shape.layers * (3 if job.checkpointing else 2) * LAYER_PASS_SECONDS.get(kind, 0.0)

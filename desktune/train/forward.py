@@ -2,8 +2,9 @@
 
 The vocabulary projection is applied only to positions that train, in chunks of at most 32M logits, never kept for
 backward: Gemma's 262k vocabulary would otherwise hold gigabytes of fp32 logits and their gradients. A frozen
-projection's chunk takes its gradients in the forward pass, in one buffer (train/vocab_loss.py); one that trains
-is recomputed in backward.
+projection's chunk takes its gradients in the forward pass, in one buffer (train/vocab_loss.py); so does one that
+trains on CPU, whose matrix gradient backward adds in place, as it adds the embedding's rows (a full fine-tune);
+elsewhere one that trains is recomputed in backward.
 """
 
 import torch
@@ -12,7 +13,8 @@ from torch.utils.checkpoint import checkpoint
 
 from desktune.data.pack import IGNORE, Row
 from desktune.plan.estimate import loss_chunk_rows
-from desktune.train.vocab_loss import cross_entropy, frozen_projection
+from desktune.train.vocab_loss import (add_weight_gradient, cross_entropy, frozen_projection, in_place_gradient,
+                                       trained_cross_entropy, trained_projection)
 
 
 def causal_lm(model):
@@ -43,8 +45,11 @@ def attention_masks(config, row: Row, device):
 def _trained_hidden(lm, row: Row, device) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
     """The decoder's output at the row's trained positions, their targets, and the positions."""
     keep = (row.targets[0] != IGNORE).nonzero().squeeze(1).to(device)
+    ids, embedding = row.input_ids.to(device), lm.get_input_embeddings()
+    embedded = _EmbeddingRowsBehind.apply(ids, embedding.weight, embedding) if _rows_in_place(embedding) else None
     hidden = lm.get_decoder()(
-        input_ids=row.input_ids.to(device),
+        input_ids=None if embedded is not None else ids,
+        inputs_embeds=embedded,
         position_ids=row.position_ids.to(device),
         attention_mask=attention_masks(lm.config, row, device),
         use_cache=False,
@@ -67,6 +72,8 @@ def row_loss_sum(model, row: Row, device) -> tuple[torch.Tensor, int]:
         h, y = hidden[start:start + chunk], targets[start:start + chunk]
         if torch.is_grad_enabled() and not trains:
             total = total + _GradientsAhead.apply(h, y, head, softcap, *learning)
+        elif torch.is_grad_enabled() and (matrix := trained_projection(head, softcap)) is not None:
+            total = total + _MatrixGradientBehind.apply(h, y, matrix)
         else:
             total = total + checkpoint(_chunk_loss, h, y, head, softcap, use_reentrant=False)
     return total, keep.numel()
@@ -145,6 +152,53 @@ class _GradientsAhead(torch.autograd.Function):
     def backward(ctx, scale):
         grads, ctx.grads = ctx.grads, None
         return grads[0] * scale.to(grads[0].dtype), None, None, None, *(g * scale for g in grads[1:])
+
+
+class _MatrixGradientBehind(torch.autograd.Function):
+    """One loss chunk through a head whose matrix trains (CPU, one process): the logits' gradient is taken in the
+    forward pass and kept; backward adds the matrix's gradient to its .grad in place (vocab_loss.py says why)."""
+
+    @staticmethod
+    def forward(ctx, hidden, targets, weight):
+        losses, ctx.grad, ctx.kept = trained_cross_entropy(weight, hidden, targets)
+        ctx.weight = weight
+        return losses.sum()
+
+    @staticmethod
+    def backward(ctx, scale):
+        grad, kept, ctx.grad, ctx.kept = ctx.grad, ctx.kept, None, None
+        add_weight_gradient(ctx.weight, kept, scale.item())
+        return grad * scale.to(grad.dtype), None, None
+
+
+def _rows_in_place(embedding) -> bool:
+    """Whether the token embedding is a plain lookup (scaled, as Gemma's) whose trained matrix may take its
+    gradient in place, by rows: autograd's embedding backward makes a whole vocab x hidden gradient for each row."""
+    plain = type(embedding) is torch.nn.Embedding or type(embedding).__name__.endswith("TextScaledWordEmbedding")
+    return (torch.is_grad_enabled() and plain and in_place_gradient(embedding.weight)
+            and embedding.max_norm is None and not embedding.scale_grad_by_freq and not embedding.sparse)
+
+
+class _EmbeddingRowsBehind(torch.autograd.Function):
+    """The embedding's lookup; backward adds the looked-up rows' gradients to the matrix's .grad in place (the
+    padding token's row, as torch's own lookup, gets none)."""
+
+    @staticmethod
+    def forward(ctx, ids, weight, embedding):
+        ctx.ids, ctx.weight, ctx.padding = ids, weight, embedding.padding_idx
+        ctx.scale = float(getattr(embedding, "embed_scale", 1.0))  # Gemma's lookup is multiplied by it
+        return embedding(ids)
+
+    @staticmethod
+    def backward(ctx, grad):
+        weight, ids = ctx.weight, ctx.ids.reshape(-1)
+        rows = grad.reshape(len(ids), -1).to(weight.dtype) * ctx.scale
+        if ctx.padding is not None:
+            rows[ids == ctx.padding] = 0
+        if weight.grad is None:
+            weight.grad = torch.zeros_like(weight)
+        weight.grad.index_add_(0, ids, rows)
+        return None, None, None
 
 
 class _LogpsAhead(torch.autograd.Function):

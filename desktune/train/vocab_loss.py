@@ -7,11 +7,17 @@ holds the logits, then the probabilities, then their gradient, changed in place.
 ran 1.3-1.6x faster so than [positions, vocab] (2-core EPYC without AVX-512, 2026-12-05). In a low precision (bf16
 autocast, a bf16 base) the matmuls go by slices of the vocabulary, so the head in the compute dtype (QLoRA's fp32
 head under bf16) and the logits in it are never whole.
+
+A full fine-tune's head, whose matrix trains, takes the same pass (CPU, one process): the buffer, turned into the
+logits' gradient, is kept for backward, which adds the matrix's gradient to its `.grad` in place. Autograd's way
+made a fresh vocab x hidden gradient (and its low-precision twin) for every chunk of every row: 1 GB for the
+built-in, faulted in and added, about 2 s of a 1024-token row's 6.5 s on a 2-core CPU (bf16, 2026-12-07).
 """
 
 from dataclasses import dataclass
 
 import torch
+import torch.distributed as dist
 
 SLICE = 1 << 15  # vocabulary rows per low-precision matmul
 PAD = 8
@@ -52,31 +58,77 @@ def frozen_projection(head, softcap) -> Projection | None:
     return Projection(layer.weight, ids, rows)
 
 
+def in_place_gradient(weight: torch.Tensor) -> bool:
+    """Whether a trained weight's gradient may be added to its `.grad` directly, outside autograd's accumulation:
+    on CPU, in one process (DDP and FSDP exchange gradients from hooks on that accumulation)."""
+    return weight.requires_grad and weight.device.type == "cpu" and not (dist.is_available() and dist.is_initialized())
+
+
+def trained_projection(head, softcap) -> torch.Tensor | None:
+    """The head's matrix where it trains and takes the one-buffer pass (a plain bias-free Linear, no soft cap)."""
+    if softcap or type(head) is not torch.nn.Linear or head.bias is not None:
+        return None
+    return head.weight if in_place_gradient(head.weight) else None
+
+
 def cross_entropy(p: Projection, hidden: torch.Tensor, targets: torch.Tensor,
                   gradients: bool) -> tuple[torch.Tensor, tuple]:
     """Each position's cross-entropy (fp32, [n]) and, if asked, the gradients of their sum: for hidden ([n, hidden];
     row t is position t's own) and for the trained rows (as p.learning lists them)."""
-    n = len(targets)
+    dtype = _compute_dtype(p.weight, hidden.device.type)
     with torch.autocast(hidden.device.type, enabled=False):
-        dtype = _compute_dtype(p.weight, hidden.device.type)
-        columns = hidden.new_zeros(hidden.shape[1], -(-n // PAD) * PAD, dtype=dtype)
-        columns[:, :n] = hidden.detach().t()
-        buffer = _logits(p, columns, dtype)
-        positions = torch.arange(n, device=hidden.device)
-        target = buffer[targets, positions]
-        top = _column_max(buffer)
-        buffer.sub_(top).exp_()
-        total = buffer.sum(0)
-        losses = (total.log() + top)[:n] - target
+        losses, buffer, columns = _losses(p, hidden, targets, gradients, dtype)
         if not gradients:
             return losses, ()
+        grads = (_input_gradient(p, buffer, columns.dtype)[:, :len(targets)].t().to(hidden.dtype),)
+        if p.learning:
+            grads += (buffer[p.ids, :len(targets)] @ hidden.detach().float(),)
+    return losses, grads
+
+
+def trained_cross_entropy(weight: torch.Tensor, hidden: torch.Tensor,
+                          targets: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, tuple]:
+    """Through a matrix that trains: each position's cross-entropy, the gradient of their sum for hidden, and what
+    add_weight_gradient needs for the matrix's (the logits' gradient and the positions, both padded)."""
+    dtype = _compute_dtype(weight, hidden.device.type)  # bf16 under autocast: the fp32 matrix goes by slices
+    with torch.autocast(hidden.device.type, enabled=False):
+        losses, buffer, columns = _losses(Projection(weight), hidden, targets, True, dtype)
+        grad = _input_gradient(Projection(weight), buffer, columns.dtype)[:, :len(targets)].t().to(hidden.dtype)
+    return losses, grad, (buffer, columns)
+
+
+def add_weight_gradient(weight: torch.Tensor, kept: tuple, scale: float) -> None:
+    """weight.grad += scale x (the logits' gradient @ the positions), in place, by slices in the compute dtype."""
+    buffer, columns = kept
+    if weight.grad is None:
+        weight.grad = torch.zeros_like(weight)
+    inputs = columns.t()
+    for start in range(0, len(weight), SLICE):
+        part = buffer[start:start + SLICE]
+        if columns.dtype == torch.float32:
+            weight.grad[start:start + SLICE].addmm_(part, inputs, alpha=scale)
+        else:
+            weight.grad[start:start + SLICE].add_(part.to(columns.dtype) @ inputs, alpha=scale)
+
+
+def _losses(p: Projection, hidden: torch.Tensor, targets: torch.Tensor, gradients: bool, dtype: torch.dtype) -> tuple:
+    """Each position's cross-entropy, the [vocab, positions] buffer (the logits' gradient if asked), and the
+    positions as [hidden, positions] columns in the compute dtype (zero at the padding)."""
+    n = len(targets)
+    columns = hidden.new_zeros(hidden.shape[1], -(-n // PAD) * PAD, dtype=dtype)
+    columns[:, :n] = hidden.detach().t()
+    buffer = _logits(p, columns, dtype)
+    positions = torch.arange(n, device=hidden.device)
+    target = buffer[targets, positions]
+    top = _column_max(buffer)
+    buffer.sub_(top).exp_()
+    total = buffer.sum(0)
+    losses = (total.log() + top)[:n] - target
+    if gradients:
         buffer.div_(total)  # probabilities; minus one at the target: the gradient of the loss for each logit
         buffer[targets, positions] -= 1
         buffer[:, n:] = 0  # the padding positions
-        grads = (_input_gradient(p, buffer, dtype)[:, :n].t().to(hidden.dtype),)
-        if p.learning:
-            grads += (buffer[p.ids, :n] @ hidden.detach().float(),)
-    return losses, grads
+    return losses, buffer, columns
 
 
 def _column_max(buffer: torch.Tensor) -> torch.Tensor:

@@ -1,0 +1,68 @@
+"""A full fine-tune on CPU: the head's and the embedding's matrix gradients, added in place by desktune's forward
+(train/forward.py), equal what plain transformers and autograd give, for a tied Gemma 3 (scaled lookup, padding
+row) and an untied Llama, in fp32 and under bf16 autocast, over two rows accumulated."""
+
+import pytest
+import torch
+import torch.nn.functional as F
+
+from desktune.data.pack import IGNORE, Row
+from desktune.models.load import load_model, resolve
+from desktune.train.forward import _rows_in_place, row_loss_sum
+from desktune.train.vocab_loss import trained_projection
+
+
+def a_row(vocab: int, length: int, seed: int) -> Row:
+    own = torch.Generator().manual_seed(seed)
+    ids = torch.randint(3, vocab, (1, length), generator=own)
+    ids[0, 4] = 0  # the padding token's id: its embedding row gets no gradient
+    targets = torch.full((1, length), IGNORE)
+    targets[0, length // 2:] = torch.randint(3, vocab, (length - length // 2,), generator=own)
+    zeros = torch.zeros(length, dtype=torch.long)
+    return Row(ids, targets, torch.arange(length)[None], zeros, length, zeros, length)
+
+
+def gradients(model, rows: list[Row], scales: list[float], precision: str, desktune_way: bool) -> dict:
+    model.zero_grad(set_to_none=True)
+    for row, scale in zip(rows, scales):
+        with torch.autocast("cpu", dtype=torch.bfloat16, enabled=precision == "bf16"):
+            if desktune_way:
+                loss, _ = row_loss_sum(model, row, "cpu")
+            else:  # what a plain script does: the whole logits, autograd's cross-entropy
+                keep = row.targets[0] != IGNORE
+                logits = model(input_ids=row.input_ids).logits[0, keep].float()
+                loss = F.cross_entropy(logits, row.targets[0, keep], reduction="sum")
+        (loss * scale).backward()
+    return {name: p.grad.clone() for name, p in model.named_parameters()}
+
+
+@pytest.mark.parametrize("arch", ["gemma3", "llama"])  # tied, scaled, with a padding row; untied
+@pytest.mark.parametrize("precision", ["fp32", "bf16"])
+def test_in_place_matrix_gradients_equal_autograds(arch, precision, tiny_models):
+    model = load_model(resolve(str(tiny_models[arch])))
+    model.train()
+    vocab = model.config.vocab_size
+    rows, scales = [a_row(vocab, 40, 1), a_row(vocab, 24, 2)], [0.25, 0.5]
+    assert _rows_in_place(model.get_input_embeddings())  # both matrices take desktune's way, not autograd's
+    assert trained_projection(model.get_output_embeddings(), None) is not None
+    ours = gradients(model, rows, scales, precision, desktune_way=True)
+    theirs = gradients(model, rows, scales, precision, desktune_way=False)
+    embedding = model.get_input_embeddings().weight
+    assert model.config.tie_word_embeddings == (arch == "gemma3")
+    if arch == "llama":  # untied: the padding token's row only gets the lookup's gradient, which is none
+        assert torch.all(ours["model.embed_tokens.weight"][0] == 0)
+    tolerance = 1e-4 if precision == "fp32" else 0.03
+    for name, grad in theirs.items():
+        error = (ours[name] - grad).norm() / grad.norm()
+        assert error < tolerance, f"{name}: {error:.2e}"
+    assert embedding.grad.data_ptr() == model.get_output_embeddings().weight.grad.data_ptr() or arch == "llama"
+
+
+def test_only_where_gradients_are_taken(tiny_models):
+    model = load_model(resolve(str(tiny_models["gemma3"])))
+    embedding = model.get_input_embeddings()
+    assert _rows_in_place(embedding)
+    with torch.no_grad():
+        assert not _rows_in_place(embedding)
+    embedding.weight.requires_grad_(False)  # LoRA: the matrix is frozen
+    assert not _rows_in_place(embedding)
