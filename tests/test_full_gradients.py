@@ -47,7 +47,6 @@ def test_in_place_matrix_gradients_equal_autograds(arch, precision, tiny_models)
     assert trained_projection(model.get_output_embeddings(), None) is not None
     ours = gradients(model, rows, scales, precision, desktune_way=True)
     theirs = gradients(model, rows, scales, precision, desktune_way=False)
-    embedding = model.get_input_embeddings().weight
     assert model.config.tie_word_embeddings == (arch == "gemma3")
     if arch == "llama":  # untied: the padding token's row only gets the lookup's gradient, which is none
         assert torch.all(ours["model.embed_tokens.weight"][0] == 0)
@@ -55,7 +54,6 @@ def test_in_place_matrix_gradients_equal_autograds(arch, precision, tiny_models)
     for name, grad in theirs.items():
         error = (ours[name] - grad).norm() / grad.norm()
         assert error < tolerance, f"{name}: {error:.2e}"
-    assert embedding.grad.data_ptr() == model.get_output_embeddings().weight.grad.data_ptr() or arch == "llama"
 
 
 def test_only_where_gradients_are_taken(tiny_models):
