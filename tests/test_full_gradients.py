@@ -1,6 +1,6 @@
 """A full fine-tune on CPU: the head's and the embedding's matrix gradients, added in place by desktune's forward
 (train/forward.py), equal what plain transformers and autograd give, for a tied Gemma 3 (scaled lookup, padding
-row) and an untied Llama, in fp32 and under bf16 autocast, over two rows accumulated."""
+row) and an untied Llama, in fp32 and under bf16 autocast, over two rows accumulated; and the preference objectives' per-example log-probabilities."""
 
 import pytest
 import torch
@@ -8,7 +8,7 @@ import torch.nn.functional as F
 
 from desktune.data.pack import IGNORE, Row
 from desktune.models.load import load_model, resolve
-from desktune.train.forward import _rows_in_place, row_loss_sum
+from desktune.train.forward import _rows_in_place, row_loss_sum, sequence_logps
 from desktune.train.vocab_loss import trained_projection
 
 
@@ -18,8 +18,8 @@ def a_row(vocab: int, length: int, seed: int) -> Row:
     ids[0, 4] = 0  # the padding token's id: its embedding row gets no gradient
     targets = torch.full((1, length), IGNORE)
     targets[0, length // 2:] = torch.randint(3, vocab, (length - length // 2,), generator=own)
-    zeros = torch.zeros(length, dtype=torch.long)
-    return Row(ids, targets, torch.arange(length)[None], zeros, length, zeros, length)
+    docs, contexts = torch.zeros(length, dtype=torch.long), torch.zeros(length, dtype=torch.long)
+    return Row(ids, targets, torch.arange(length)[None], docs, length, contexts, length)
 
 
 def gradients(model, rows: list[Row], scales: list[float], precision: str, desktune_way: bool) -> dict:
@@ -54,6 +54,29 @@ def test_in_place_matrix_gradients_equal_autograds(arch, precision, tiny_models)
     for name, grad in theirs.items():
         error = (ours[name] - grad).norm() / grad.norm()
         assert error < tolerance, f"{name}: {error:.2e}"
+
+
+def test_preference_logps_take_the_embedding_rows_in_place(tiny_models):
+    """DPO and ORPO's per-example log-probabilities (sequence_logps) go through the same lookup: their gradients too."""
+    model = load_model(resolve(str(tiny_models["gemma3"])))
+    row = a_row(model.config.vocab_size, 32, 3)
+    row.doc_ids[16:] = 1  # two examples in the row: the second sees the first as a shared prompt (a pair's side)
+    grads = []
+    for desktune_way in (True, False):
+        model.zero_grad(set_to_none=True)
+        if desktune_way:
+            sums, _ = sequence_logps(model, row, "cpu", 2)
+        else:
+            keep = row.targets[0] != IGNORE  # every trained position is in the second example
+            logps = -F.cross_entropy(model(input_ids=row.input_ids).logits[0, keep].float(), row.targets[0, keep],
+                                     reduction="none")
+            sums = torch.stack([logps.new_zeros(()), logps.sum()])
+        (sums * torch.tensor([0.3, -0.7])).sum().backward()
+        grads.append({name: p.grad.clone() for name, p in model.named_parameters() if p.grad is not None})
+    ours, theirs = grads
+    assert set(ours) == set(theirs)
+    for name, grad in theirs.items():
+        assert (ours[name] - grad).norm() / grad.norm() < 1e-4, name
 
 
 def test_only_where_gradients_are_taken(tiny_models):
