@@ -1,6 +1,7 @@
 """A full fine-tune on CPU: the head's and the embedding's matrix gradients, added in place by desktune's forward
 (train/forward.py), equal what plain transformers and autograd give, for a tied Gemma 3 (scaled lookup, padding
-row) and an untied Llama, in fp32 and under bf16 autocast, over two rows accumulated; and the preference objectives' per-example log-probabilities."""
+row) and an untied Llama, in fp32 and under bf16 autocast, over two rows accumulated; and so do those of the
+preference objectives' per-example log-probabilities."""
 
 import pytest
 import torch
