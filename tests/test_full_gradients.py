@@ -57,21 +57,23 @@ def test_in_place_matrix_gradients_equal_autograds(arch, precision, tiny_models)
         assert error < tolerance, f"{name}: {error:.2e}"
 
 
-def test_preference_logps_take_the_embedding_rows_in_place(tiny_models):
-    """DPO and ORPO's per-example log-probabilities (sequence_logps) go through the same lookup: their gradients too."""
+def test_preference_logps_take_the_matrix_gradients_in_place(tiny_models):
+    """DPO and ORPO's per-example log-probabilities (sequence_logps) take the same lookup and head: their gradients
+    (each position scaled by its own incoming gradient) too."""
     model = load_model(resolve(str(tiny_models["gemma3"])))
     row = a_row(model.config.vocab_size, 32, 3)
-    row.doc_ids[16:] = 1  # two examples in the row: the second sees the first as a shared prompt (a pair's side)
+    row.doc_ids[24:] = 1  # two examples in the row (the second sees the first as a shared prompt), trained in both
+    assert trained_projection(model.get_output_embeddings(), None) is not None
     grads = []
     for desktune_way in (True, False):
         model.zero_grad(set_to_none=True)
         if desktune_way:
             sums, _ = sequence_logps(model, row, "cpu", 2)
         else:
-            keep = row.targets[0] != IGNORE  # every trained position is in the second example
+            keep = row.targets[0] != IGNORE  # positions 16-23 in the first example, 24-31 in the second
             logps = -F.cross_entropy(model(input_ids=row.input_ids).logits[0, keep].float(), row.targets[0, keep],
                                      reduction="none")
-            sums = torch.stack([logps.new_zeros(()), logps.sum()])
+            sums = torch.stack([logps[:8].sum(), logps[8:].sum()])
         (sums * torch.tensor([0.3, -0.7])).sum().backward()
         grads.append({name: p.grad.clone() for name, p in model.named_parameters() if p.grad is not None})
     ours, theirs = grads

@@ -3,8 +3,8 @@
 The vocabulary projection is applied only to positions that train, in chunks of at most 32M logits, never kept for
 backward: Gemma's 262k vocabulary would otherwise hold gigabytes of fp32 logits and their gradients. A frozen
 projection's chunk takes its gradients in the forward pass, in one buffer (train/vocab_loss.py); so does one that
-trains on CPU, whose matrix gradient backward adds in place, as it adds the embedding's rows (a full fine-tune);
-elsewhere one that trains is recomputed in backward.
+trains on CPU, whose matrix gradient backward adds in place, as it adds the embedding's rows (a full fine-tune, SFT
+and the preference objectives alike); elsewhere one that trains is recomputed in backward.
 """
 
 import torch
@@ -122,6 +122,8 @@ def sequence_logps(model, row: Row, device, n_docs: int) -> tuple[torch.Tensor, 
         h, y = hidden[start:start + chunk], targets[start:start + chunk]
         if torch.is_grad_enabled() and frozen:
             logps = _LogpsAhead.apply(h, y, head, softcap)
+        elif torch.is_grad_enabled() and (matrix := trained_projection(head, softcap)) is not None:
+            logps = _LogpsMatrixBehind.apply(h, y, matrix)
         elif torch.is_grad_enabled():
             logps = checkpoint(_chunk_logps, h, y, head, softcap, use_reentrant=False)
         else:
@@ -169,6 +171,25 @@ class _MatrixGradientBehind(torch.autograd.Function):
         grad, kept, ctx.grad, ctx.kept = ctx.grad, ctx.kept, None, None
         add_weight_gradient(ctx.weight, kept, scale.item())
         return grad * scale.to(grad.dtype), None, None
+
+
+class _LogpsMatrixBehind(torch.autograd.Function):
+    """Per-token log-probabilities of one chunk through a head whose matrix trains (CPU, one process), as
+    _MatrixGradientBehind: backward scales each position's column of the kept logits' gradient by its own incoming
+    gradient, then adds the matrix's gradient in place."""
+
+    @staticmethod
+    def forward(ctx, hidden, targets, weight):
+        losses, ctx.grad, ctx.kept = trained_cross_entropy(weight, hidden, targets)
+        ctx.weight = weight
+        return -losses
+
+    @staticmethod
+    def backward(ctx, scale):
+        grad, (buffer, columns), ctx.grad, ctx.kept = ctx.grad, ctx.kept, None, None
+        buffer[:, :len(scale)].mul_(-scale.float())  # a log-probability is minus its loss
+        add_weight_gradient(ctx.weight, (buffer, columns), 1.0)
+        return grad * -scale.to(grad.dtype)[:, None], None, None
 
 
 def _rows_in_place(embedding) -> bool:
