@@ -13,8 +13,8 @@ from torch.utils.checkpoint import checkpoint
 
 from desktune.data.pack import IGNORE, Row
 from desktune.plan.estimate import loss_chunk_rows
-from desktune.train.vocab_loss import (add_weight_gradient, cross_entropy, frozen_projection, in_place_gradient,
-                                       trained_cross_entropy, trained_projection)
+from desktune.train.vocab_loss import (add_weight_gradient, cross_entropy, frozen_projection, gradient_of,
+                                       in_place_gradient, trained_cross_entropy, trained_projection)
 
 
 def causal_lm(model):
@@ -73,7 +73,7 @@ def row_loss_sum(model, row: Row, device) -> tuple[torch.Tensor, int]:
         if torch.is_grad_enabled() and not trains:
             total = total + _GradientsAhead.apply(h, y, head, softcap, *learning)
         elif torch.is_grad_enabled() and (matrix := trained_projection(head, softcap)) is not None:
-            total = total + _MatrixGradientBehind.apply(h, y, matrix)
+            total = total + _MatrixGradientBehind.apply(h, y, matrix).sum()
         else:
             total = total + checkpoint(_chunk_loss, h, y, head, softcap, use_reentrant=False)
     return total, keep.numel()
@@ -123,7 +123,7 @@ def sequence_logps(model, row: Row, device, n_docs: int) -> tuple[torch.Tensor, 
         if torch.is_grad_enabled() and frozen:
             logps = _LogpsAhead.apply(h, y, head, softcap)
         elif torch.is_grad_enabled() and (matrix := trained_projection(head, softcap)) is not None:
-            logps = _LogpsMatrixBehind.apply(h, y, matrix)
+            logps = -_MatrixGradientBehind.apply(h, y, matrix)
         elif torch.is_grad_enabled():
             logps = checkpoint(_chunk_logps, h, y, head, softcap, use_reentrant=False)
         else:
@@ -157,39 +157,22 @@ class _GradientsAhead(torch.autograd.Function):
 
 
 class _MatrixGradientBehind(torch.autograd.Function):
-    """One loss chunk through a head whose matrix trains (CPU, one process): the logits' gradient is taken in the
-    forward pass and kept; backward adds the matrix's gradient to its .grad in place (vocab_loss.py says why)."""
+    """Per-token losses of one chunk through a head whose matrix trains (CPU, one process): the logits' gradient is
+    taken in the forward pass and kept; backward scales each position's column by its own incoming gradient and adds
+    the matrix's gradient to its .grad in place (vocab_loss.py says why)."""
 
     @staticmethod
     def forward(ctx, hidden, targets, weight):
         losses, ctx.grad, ctx.kept = trained_cross_entropy(weight, hidden, targets)
         ctx.weight = weight
-        return losses.sum()
-
-    @staticmethod
-    def backward(ctx, scale):
-        grad, kept, ctx.grad, ctx.kept = ctx.grad, ctx.kept, None, None
-        add_weight_gradient(ctx.weight, kept, scale.item())
-        return grad * scale.to(grad.dtype), None, None
-
-
-class _LogpsMatrixBehind(torch.autograd.Function):
-    """Per-token log-probabilities of one chunk through a head whose matrix trains (CPU, one process), as
-    _MatrixGradientBehind: backward scales each position's column of the kept logits' gradient by its own incoming
-    gradient, then adds the matrix's gradient in place."""
-
-    @staticmethod
-    def forward(ctx, hidden, targets, weight):
-        losses, ctx.grad, ctx.kept = trained_cross_entropy(weight, hidden, targets)
-        ctx.weight = weight
-        return -losses
+        return losses
 
     @staticmethod
     def backward(ctx, scale):
         grad, (buffer, columns), ctx.grad, ctx.kept = ctx.grad, ctx.kept, None, None
-        buffer[:, :len(scale)].mul_(-scale.float())  # a log-probability is minus its loss
-        add_weight_gradient(ctx.weight, (buffer, columns), 1.0)
-        return grad * -scale.to(grad.dtype)[:, None], None, None
+        buffer[:, :len(scale)].mul_(scale.float())
+        add_weight_gradient(ctx.weight, (buffer, columns))
+        return grad * scale.to(grad.dtype)[:, None], None, None
 
 
 def _rows_in_place(embedding) -> bool:
@@ -216,9 +199,7 @@ class _EmbeddingRowsBehind(torch.autograd.Function):
         rows = grad.reshape(len(ids), -1).to(weight.dtype) * ctx.scale
         if ctx.padding is not None:
             rows[ids == ctx.padding] = 0
-        if weight.grad is None:
-            weight.grad = torch.zeros_like(weight)
-        weight.grad.index_add_(0, ids, rows)
+        gradient_of(weight).index_add_(0, ids, rows)
         return None, None, None
 
 

@@ -97,18 +97,24 @@ def trained_cross_entropy(weight: torch.Tensor, hidden: torch.Tensor,
     return losses, grad, (buffer, columns)
 
 
-def add_weight_gradient(weight: torch.Tensor, kept: tuple, scale: float) -> None:
-    """weight.grad += scale x (the logits' gradient @ the positions), in place, by slices in the compute dtype."""
+def add_weight_gradient(weight: torch.Tensor, kept: tuple) -> None:
+    """weight.grad += (the logits' gradient, already scaled) @ the positions, in place, by slices in the compute
+    dtype."""
     buffer, columns = kept
-    if weight.grad is None:
-        weight.grad = torch.zeros_like(weight)
-    inputs = columns.t()
+    grad, inputs = gradient_of(weight), columns.t()
     for start in range(0, len(weight), SLICE):
         part = buffer[start:start + SLICE]
         if columns.dtype == torch.float32:
-            weight.grad[start:start + SLICE].addmm_(part, inputs, alpha=scale)
+            grad[start:start + SLICE].addmm_(part, inputs)
         else:
-            weight.grad[start:start + SLICE].add_(part.to(columns.dtype) @ inputs, alpha=scale)
+            grad[start:start + SLICE].add_(part.to(columns.dtype) @ inputs)
+
+
+def gradient_of(weight: torch.Tensor) -> torch.Tensor:
+    """The weight's .grad to add into, made (zeros) at the first addition of a step."""
+    if weight.grad is None:
+        weight.grad = torch.zeros_like(weight)
+    return weight.grad
 
 
 def _losses(p: Projection, hidden: torch.Tensor, targets: torch.Tensor, gradients: bool, dtype: torch.dtype) -> tuple:
