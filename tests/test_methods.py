@@ -194,3 +194,26 @@ def test_trained_token_rows_give_the_trained_model_under_plain_peft_merged_or_no
             assert torch.allclose(ours.merge_and_unload()(ids).logits, want, atol=1e-5)  # desktune merge, export
         assert torch.allclose(plain(ids).logits, want, atol=1e-5)
         assert torch.allclose(plain.merge_and_unload()(ids).logits, want, atol=1e-5)  # what people do to ship it
+
+
+@pytest.mark.parametrize("arch", ["llama", "gemma3"])  # a head of its own; one tied to the embedding, token rows
+def test_generation_never_copies_a_frozen_head(tiny_models, arch):
+    """A LoRA base in bf16 under autocast: the prompt's last position reaches the vocabulary projection as a strided
+    slice, which matmul would answer with bmm over a copy of the whole transposed matrix."""
+    from torch.profiler import ProfilerActivity, profile
+
+    from desktune.config.schema import LoraConfig
+    from desktune.models.load import load_model, resolve
+    from desktune.models.methods import prepare
+
+    model = prepare(load_model(resolve(str(tiny_models[arch]))), "lora", LoraConfig(r=4, alpha=8), "bf16",
+                    [3] if arch == "gemma3" else []).eval()
+    head = model.get_output_embeddings()
+    matrix = [model.config.hidden_size, model.config.vocab_size]
+    with torch.no_grad(), torch.autocast("cpu", dtype=torch.bfloat16):
+        with profile(activities=[ProfilerActivity.CPU], record_shapes=True) as seen:
+            out = model.generate(input_ids=torch.arange(5, 17)[None], max_new_tokens=3, do_sample=False)
+        strided = torch.randn(1, 9, model.config.hidden_size)[:, -1:]
+        assert torch.equal(head(strided), head(strided.clone(memory_format=torch.contiguous_format)))
+    copies = [e for e in seen.events() if e.name == "aten::bmm" and any(s[-2:] == matrix for s in e.input_shapes if s)]
+    assert out.shape[1] == 15 and not copies

@@ -50,7 +50,24 @@ def prepare(model, method: str, lora_cfg, precision: str = "fp32", token_ids: li
     model = add_lora(model, lora_cfg, token_ids) if init_adapter is None else load_adapter(model, init_adapter, True)
     if frozen_low:
         keep_trainable_fp32(model)
+    plain_head_input(model)
     return model
+
+
+def plain_head_input(model) -> None:
+    """Generation hands the vocabulary projection the last position as a [1, 1, hidden] slice of the prompt's
+    [1, T, hidden]. matmul cannot fold those strides into one matrix, and for a frozen head it then takes bmm, which
+    copied the whole transposed vocab x hidden matrix at every prompt: 335 MB for the built-in in bf16, the peak of
+    LoRA runs on short sets (their look at answers at each evaluation, 2026-12-07). The slice is copied instead."""
+    import torch
+
+    def plain_strides(module, args):
+        x = args[0]
+        if x.dim() > 2 and any(x.stride(i) != x.stride(i + 1) * x.size(i + 1) for i in range(x.dim() - 2)):
+            return (x.clone(memory_format=torch.contiguous_format), *args[1:])
+        return None
+
+    model.get_output_embeddings().register_forward_pre_hook(plain_strides)
 
 
 def store_frozen_in(model, precision: str) -> None:
