@@ -74,6 +74,9 @@ class TrainConfig:
     min_lr_ratio: float = opt(0.1, "final learning rate as a fraction of the peak (cosine decay)")
     weight_decay: float = opt(0.0, "AdamW weight decay")
     max_grad_norm: float = opt(1.0, "gradient clipping norm (0: off)")
+    call_decision_weight: int = opt(1, "how many times each token where a tool call is decided (which function, "
+                                    "whether each argument is passed, whether another call follows) counts in the "
+                                    "loss; 1: as often as any other token")
     seed: int = opt(42, "random seed for data order, split and initialisation")
     precision: str = opt("auto", "compute dtype (weights and optimizer stay fp32)", ("auto", "fp32", "bf16", "fp16"))
     eval_every: int = opt(10, "steps between held-out evaluations (0: only at the end)")

@@ -51,7 +51,8 @@ def load_examples(spec: str, chat: ChatFormat, data_cfg) -> tuple[list[Example],
                 dropped += 1
                 continue
             truncated += 1
-            example.encoded = Encoded(example.encoded.ids[:limit], example.encoded.trained[:limit])
+            enc = example.encoded
+            example.encoded = Encoded(enc.ids[:limit], enc.trained[:limit], [d for d in enc.decisions if d < limit])
             if not any(example.encoded.trained):
                 problems.append(DataError(f"{example.where}: no trained tokens left after truncation to {limit}",
                                           "raise data.max_length or shorten the prompt"))

@@ -32,19 +32,29 @@ class Row:
     n_real: int  # tokens before padding
     context_ids: torch.Tensor  # [T]: the doc a token sees besides its own (a shared prefix; else its own doc)
     example_tokens: int  # the examples' own tokens, a shared prefix counted for each (what tokens/s counts)
+    counts: torch.Tensor | None = None  # [T]: how many times each target counts in the loss (None: once each)
 
     @property
     def n_trained(self) -> int:
-        return int((self.targets != IGNORE).sum())
+        return int((self.targets != IGNORE).sum()) if self.counts is None else int(self.counts.sum())
 
 
 def shift_targets(ids: list[int], trained: list[bool]) -> list[int]:
     return [ids[t + 1] if trained[t + 1] else IGNORE for t in range(len(ids) - 1)] + [IGNORE]
 
 
-def pack(examples: list, max_tokens: int, packing: bool = True, pad_id: int = 0) -> list[Row]:
-    """Greedily pack examples (in order) into rows of at most max_tokens; one per row without packing."""
-    return [make_row(encs, pad_id) for encs in row_groups(examples, max_tokens, packing)]
+def target_counts(enc, decision_weight: int) -> list[int]:
+    """Per position, as shift_targets: 0 where nothing trains, decision_weight where a call is decided, else 1."""
+    decisions = set(enc.decisions)
+    return [(decision_weight if t + 1 in decisions else 1) if enc.trained[t + 1] else 0
+            for t in range(len(enc.ids) - 1)] + [0]
+
+
+def pack(examples: list, max_tokens: int, packing: bool = True, pad_id: int = 0,
+         decision_weight: int = 1) -> list[Row]:
+    """Greedily pack examples (in order) into rows of at most max_tokens; one per row without packing.
+    decision_weight: how many times the tokens where a call is decided count (training; evaluations count once)."""
+    return [make_row(encs, pad_id, decision_weight) for encs in row_groups(examples, max_tokens, packing)]
 
 
 def row_groups(items: list, max_tokens: int, packing: bool = True, sequences=lambda item: [item]) -> list[list]:
@@ -89,30 +99,35 @@ def row_length(encs: list) -> int:
     return sum(len(e.ids) for e in encs) - sum(length * (len(members) - 1) for length, members in share_groups(encs))
 
 
-def make_row(encs: list, pad_id: int) -> Row:
+def make_row(encs: list, pad_id: int, decision_weight: int = 1) -> Row:
     """One row of these examples, in order (example k has doc id k, padding doc len(encs), shared prefixes the
     doc ids after it), padded."""
-    ids, targets, positions, docs, context = [], [], [], [], []
+    ids, targets, positions, docs, context, counts = [], [], [], [], [], []
 
-    def put(tokens, labels, start, doc, sees):
+    def put(tokens, labels, start, doc, sees, times):
         ids.extend(tokens)
         targets.extend(labels)
         positions.extend(range(start, start + len(tokens)))
         docs.extend([doc] * len(tokens))
         context.extend([sees] * len(tokens))
+        counts.extend(times)
 
+    weighted = decision_weight != 1 and any(e.decisions for e in encs)
     prefix_doc = len(encs) + 1
     for length, members in share_groups(encs):
         if length:
-            put(encs[members[0]].ids[:length], [IGNORE] * length, 0, prefix_doc, prefix_doc)
+            put(encs[members[0]].ids[:length], [IGNORE] * length, 0, prefix_doc, prefix_doc, [0] * length)
         for k in members:
             enc = encs[k]
-            put(enc.ids[length:], shift_targets(enc.ids, enc.trained)[length:], length, k, prefix_doc if length else k)
+            times = target_counts(enc, decision_weight)[length:] if weighted else []
+            put(enc.ids[length:], shift_targets(enc.ids, enc.trained)[length:], length, k, prefix_doc if length else k,
+                times)
         prefix_doc += bool(length)
     n_real = len(ids)
     pad = padded_length(n_real) - n_real
-    put([pad_id] * pad, [IGNORE] * pad, 0, len(encs), len(encs))
+    put([pad_id] * pad, [IGNORE] * pad, 0, len(encs), len(encs), [0] * pad)
     as_row = lambda xs: torch.tensor([xs], dtype=torch.long)  # noqa: E731
     return Row(as_row(ids), as_row(targets), as_row(positions), torch.tensor(docs, dtype=torch.long), n_real,
-               torch.tensor(context, dtype=torch.long), sum(len(e.ids) for e in encs))
+               torch.tensor(context, dtype=torch.long), sum(len(e.ids) for e in encs),
+               torch.tensor(counts, dtype=torch.long) if weighted else None)
 

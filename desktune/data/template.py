@@ -5,8 +5,9 @@ Positions are found by rendering prefixes of the conversation, and every prefix 
 token-prefix of the full rendering, so the prompt used at generation is exactly what training saw.
 """
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
+from desktune.data.call_decisions import decision_tokens
 from desktune.data.tools import has_tool_turns, openai_messages, openai_tools
 from desktune.errors import DataError
 from desktune.models.templates import EARLIER_TEMPLATES, END_OF_TURN, END_TOKENS, TEMPLATES, TOOL_FORMATS
@@ -16,6 +17,7 @@ from desktune.models.templates import EARLIER_TEMPLATES, END_OF_TURN, END_TOKENS
 class Encoded:
     ids: list[int]
     trained: list[bool]  # trained[i]: token i is a target the model learns to produce
+    decisions: list[int] = field(default_factory=list)  # the trained tokens where a call was decided
 
 
 class ChatFormat:
@@ -76,7 +78,7 @@ class ChatFormat:
                tools: list[dict] | None = None, calls_only: bool = False) -> Encoded:
         """Tokens and labels: assistant turns train (their answers and calls, each to its end of turn; not those
         of weight 0); tool declarations and results, like the user's words, do not. calls_only: just the turns
-        that call (to score the calls alone)."""
+        that call (to score the calls alone). A calling turn's decision tokens are noted (call_decisions.py)."""
         ids = self.tokens(self.render(messages, where=where, tools=tools))
         trained = [train_on == "all"] * len(ids)
         if train_on == "all":
@@ -85,13 +87,16 @@ class ChatFormat:
                  if m["role"] == "assistant" and m.get("weight", 1) and (m.get("tool_calls") or not calls_only)]
         if train_on == "last":
             turns = turns[-1:]
+        decisions = []
         for i in turns:
             start = self._checked_prefix(messages[:i], ids, where, True, tools)
             # the last turn ends where the whole rendering does: one render of the declarations fewer a row
             last = i + 1 == len(messages)
             end = len(ids) if last else self._checked_prefix(messages[: i + 1], ids, where, False, tools)
             trained[start:end] = [True] * (end - start)
-        return Encoded(ids, trained)
+            if messages[i].get("tool_calls"):
+                decisions += decision_tokens(self, messages, i, tools, ids, (start, end))
+        return Encoded(ids, trained, decisions)
 
     def _checked_prefix(self, messages, full_ids, where, generation_prompt, tools) -> int:
         prefix = self.tokens(self.render(messages, generation_prompt, where, tools)) if messages else []

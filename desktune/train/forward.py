@@ -43,8 +43,12 @@ def attention_masks(config, row: Row, device):
 
 
 def _trained_hidden(lm, row: Row, device) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
-    """The decoder's output at the row's trained positions, their targets, and the positions."""
-    keep = (row.targets[0] != IGNORE).nonzero().squeeze(1).to(device)
+    """The decoder's output at the row's trained positions, their targets, and the positions (a position that
+    counts several times, as a call's decision token may, is there that many times: its loss adds up)."""
+    if row.counts is None:
+        keep = (row.targets[0] != IGNORE).nonzero().squeeze(1).to(device)
+    else:
+        keep = torch.arange(row.counts.numel()).repeat_interleave(row.counts).to(device)
     ids, embedding = row.input_ids.to(device), lm.get_input_embeddings()
     embedded = _EmbeddingRowsBehind.apply(ids, embedding.weight, embedding) if _rows_in_place(embedding) else None
     hidden = lm.get_decoder()(

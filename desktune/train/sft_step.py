@@ -14,7 +14,8 @@ def sft_step(t, indices: list[int], weight: float) -> tuple[float, int]:
     real tokens."""
     cfg, accelerator, device = t.cfg, t.accelerator, t.accelerator.device
     batch = [t.data.train[i].encoded for i in indices]
-    rows = pack(batch, cfg.train.micro_batch_tokens, cfg.data.packing, t.tokenizer.pad_token_id or 0)
+    rows = pack(batch, cfg.train.micro_batch_tokens, cfg.data.packing, t.tokenizer.pad_token_id or 0,
+                cfg.train.call_decision_weight)
     n_trained = sum_over_processes(accelerator, weight * sum(r.n_trained for r in rows), device)
     real_tokens = int(sum_over_processes(accelerator, weight * sum(r.example_tokens for r in rows), device))
     rows, n_rows = even_rows(rows, accelerator) if t.sharded else (rows, len(rows))
