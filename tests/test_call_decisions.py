@@ -26,6 +26,7 @@ TWO_CALLS = {"tools": [WEATHER, TIMER], "messages": [
 
 
 def encoded(chat, row=TWO_CALLS):
+    chat.finds_decisions = True  # as prepare_data sets it for train.call_decision_weight > 1
     messages, tools = normalise_with_tools(row, "f:1")
     return chat.encode(messages, "f:1", tools=tools)
 
@@ -67,10 +68,13 @@ def test_the_functiongemma_decisions_are_where_the_call_is_chosen(tiny_models):
                                                                        decided_text(chat, enc))
 
 
-def test_a_plain_chat_has_no_decisions(tiny_models):
+def test_a_plain_chat_has_no_decisions_nor_a_call_turn_unless_asked(tiny_models):
     chat = chat_for(tiny_models, "gemma3", "auto")
     row = {"messages": [{"role": "user", "content": "Hi"}, {"role": "assistant", "content": "Hello!"}]}
     assert encoded(chat, row).decisions == []
+    chat.finds_decisions = False  # the default (train.call_decision_weight 1): no renders spent on them
+    messages, tools = normalise_with_tools(TWO_CALLS, "f:1")
+    assert chat.encode(messages, "f:1", tools=tools).decisions == []
 
 
 def test_packed_rows_count_decisions_as_weighted_and_evaluations_once(tiny_models):

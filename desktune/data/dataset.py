@@ -143,6 +143,7 @@ def prepare_data(cfg, tokenizer, model_type: str) -> tuple[ChatFormat, Dataset]:
     """The chat format and the encoded examples: the one sequence train, plan, bench and data check all run,
     so what they count and check is what training sees. Loading the tokenizer (models/) stays with the caller."""
     chat = ChatFormat(tokenizer, cfg.data.template, model_type)
+    chat.finds_decisions = cfg.train.call_decision_weight > 1
     data = dataset_for(cfg, chat)
     cfg.data.max_length = data.stats["max_length"]  # auto resolved: the saved config cuts rows as training did
     return chat, data

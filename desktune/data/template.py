@@ -29,6 +29,7 @@ class ChatFormat:
         self.end_of_turn = _end_of_turn_id(tokenizer, self.name)
         self.stop_ids = _stop_ids(tokenizer, self.end_of_turn)
         self.call_share: float | None = None  # a tuned run's share of requests answered with a call (balanced_calls.py)
+        self.finds_decisions = False  # note each calling turn's decision tokens (train.call_decision_weight > 1)
 
     @property
     def stop_tokens(self) -> list[str]:
@@ -78,7 +79,8 @@ class ChatFormat:
                tools: list[dict] | None = None, calls_only: bool = False) -> Encoded:
         """Tokens and labels: assistant turns train (their answers and calls, each to its end of turn; not those
         of weight 0); tool declarations and results, like the user's words, do not. calls_only: just the turns
-        that call (to score the calls alone). A calling turn's decision tokens are noted (call_decisions.py)."""
+        that call (to score the calls alone). With finds_decisions, a calling turn's decision tokens are noted
+        (call_decisions.py)."""
         ids = self.tokens(self.render(messages, where=where, tools=tools))
         trained = [train_on == "all"] * len(ids)
         if train_on == "all":
@@ -94,7 +96,7 @@ class ChatFormat:
             last = i + 1 == len(messages)
             end = len(ids) if last else self._checked_prefix(messages[: i + 1], ids, where, False, tools)
             trained[start:end] = [True] * (end - start)
-            if messages[i].get("tool_calls"):
+            if self.finds_decisions and messages[i].get("tool_calls"):
                 decisions += decision_tokens(self, messages, i, tools, ids, (start, end))
         return Encoded(ids, trained, decisions)
 
