@@ -2,8 +2,6 @@
 
 from contextlib import contextmanager
 
-import torch
-
 from desktune.files import write_atomic
 from desktune.infer.base_answers import base_replies
 from desktune.infer.generate import Sampling, base_model, generate
@@ -32,39 +30,9 @@ def _eval_mode(model):
     was_training = model.training
     model.eval()
     try:
-        with head_in_fp32(model):
-            yield
+        yield
     finally:
         model.train(was_training)
-
-
-@contextmanager
-def head_in_fp32(model):
-    """A vocabulary projection that trains (a full fine-tune) holds fp32 weights; generating under autocast would
-    cast the whole matrix to bf16 and autocast would keep that copy until the evaluation ends (the built-in's
-    262k x 640: 335 MB over the training's peak). One position's logits per token cost little in fp32."""
-    head = model.get_output_embeddings()
-    vocab = model.config.get_text_config().vocab_size
-    if head is None or not any(p.requires_grad and p.dtype == torch.float32 and p.dim() == 2 and p.shape[0] == vocab
-                               for p in head.parameters()):
-        yield
-        return
-    forward, own = head.forward, head.__dict__.get("forward")  # own: a forward set on the module (accelerate's)
-
-    def in_fp32(hidden):
-        if not torch.is_autocast_enabled(hidden.device.type):
-            return forward(hidden)
-        with torch.autocast(hidden.device.type, enabled=False):
-            return forward(hidden.float())
-
-    head.forward = in_fp32
-    try:
-        yield
-    finally:
-        if own is None:
-            del head.forward  # the class's own forward again
-        else:
-            head.forward = own
 
 
 def side_by_side(model, chat, conversations: list[list[dict]], base_ref: str | None,
