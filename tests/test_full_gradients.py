@@ -90,3 +90,23 @@ def test_only_where_gradients_are_taken(tiny_models):
         assert not _rows_in_place(embedding)
     embedding.weight.requires_grad_(False)  # LoRA: the matrix is frozen
     assert not _rows_in_place(embedding)
+
+
+@pytest.mark.parametrize("arch", ["gemma3", "llama"])
+def test_an_evaluation_reads_a_trained_head_by_slices(arch, tiny_models):
+    """No gradient wanted (the held-out and neutral-text losses): a head whose matrix trains is read by slices, as a
+    frozen one is, not through the module, where autocast would keep a bf16 copy of the whole matrix."""
+    from torch.profiler import ProfilerActivity, profile
+
+    model = load_model(resolve(str(tiny_models[arch])))
+    model.eval()
+    row = a_row(model.config.vocab_size, 40, 3)
+    matrix = [model.config.vocab_size, model.config.hidden_size]
+    with torch.no_grad(), torch.autocast("cpu", dtype=torch.bfloat16):
+        with profile(activities=[ProfilerActivity.CPU], record_shapes=True) as seen:
+            ours, _ = row_loss_sum(model, row, "cpu")
+        keep = row.targets[0] != IGNORE
+        theirs = F.cross_entropy(model(input_ids=row.input_ids).logits[0, keep].float(), row.targets[0, keep],
+                                 reduction="sum")
+    whole = [e for e in seen.events() if e.name == "aten::linear" and any(s == matrix for s in e.input_shapes if s)]
+    assert not whole and float(ours) == pytest.approx(float(theirs), rel=0.02)

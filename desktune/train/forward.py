@@ -105,7 +105,7 @@ def _chunk_logps(hidden, targets, head, softcap):
 
 
 def _token_losses(hidden, targets, head, softcap):
-    projection = None if torch.is_grad_enabled() else frozen_projection(head, softcap)
+    projection = None if torch.is_grad_enabled() else frozen_projection(head, softcap, reading=True)
     if projection is not None:  # no gradients wanted: one buffer of logits, not autograd's several
         return cross_entropy(projection, hidden, targets, gradients=False)[0]
     return F.cross_entropy(_logits(hidden, head, softcap), targets, reduction="none")

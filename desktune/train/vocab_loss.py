@@ -35,9 +35,11 @@ class Projection:
         return [self.rows] if self.rows is not None and self.rows.requires_grad else []
 
 
-def frozen_projection(head, softcap) -> Projection | None:
+def frozen_projection(head, softcap, reading: bool = False) -> Projection | None:
     """The head as a Projection; None where autograd takes its gradients instead (a matrix that trains, a bias,
-    soft-capped logits, another kind of layer or adapter)."""
+    soft-capped logits, another kind of layer or adapter). reading: no gradient is wanted (an evaluation), so a
+    matrix that trains is read like a frozen one, by slices: through the module, autocast would keep a bf16 copy of
+    the whole fp32 matrix (the built-in's: 335 MB) to the evaluation's end."""
     from peft.tuners.trainable_tokens.layer import TrainableTokensLayer
 
     layer, ids, rows = getattr(head, "token_adapter", head), None, None  # PEFT wraps its token layer
@@ -49,11 +51,12 @@ def frozen_projection(head, softcap) -> Projection | None:
         name = tokens.active_adapters[0]
         layer, rows = tokens.base_layer, tokens.trainable_tokens_delta[name]
         ids = torch.tensor(tokens.token_indices[name], device=rows.device)
-    if softcap or type(layer) is not torch.nn.Linear or layer.bias is not None or layer.weight.requires_grad:
+    trains = layer.weight.requires_grad and not reading
+    if softcap or type(layer) is not torch.nn.Linear or layer.bias is not None or trains:
         return None
     if layer.weight.device.type != "cpu":  # not yet measured on CUDA or MPS, whose plans count autograd's way
         return None
-    if any(p is not rows for p in head.parameters() if p.requires_grad):
+    if not reading and any(p is not rows for p in head.parameters() if p.requires_grad):
         return None
     return Projection(layer.weight, ids, rows)
 
