@@ -119,3 +119,17 @@ def test_a_weighted_row_has_a_weighted_cross_entropys_loss_and_gradients(tiny_mo
     assert ours.keys() == theirs.keys() and ours
     for name, grad in theirs.items():
         assert (ours[name] - grad).norm() / grad.norm() < 1e-4, name
+
+
+def test_a_weight_below_1_is_refused_in_one_line(tmp_path, tiny_models, capsys):
+    from conftest import write_jsonl
+
+    from desktune.cli import main
+
+    write_jsonl(tmp_path / "my_tools.jsonl", [TWO_CALLS])
+    config = tmp_path / "my tools.yaml"
+    config.write_text(f"model: {tiny_models['gemma3']}\ndata:\n  train: my_tools.jsonl\ntrain:\n  call_decision_weight: 0\n")
+    assert main(["data", "check", str(config)]) == 2
+    err = capsys.readouterr().err
+    assert "error: train.call_decision_weight must be 1 or more, got 0" in err and "hint: " in err
+    assert "Traceback" not in err

@@ -8,7 +8,7 @@ from desktune.data.formats import detect, normalise_with_tools
 from desktune.data.sources import read_rows
 from desktune.data.template import ChatFormat, Encoded
 from desktune.data.tool_coverage import few_wordings, rare_arguments
-from desktune.errors import DataError
+from desktune.errors import ConfigError, DataError
 
 
 @dataclass
@@ -142,6 +142,9 @@ def split_data(data_cfg, chat: ChatFormat, seed: int, load) -> tuple[list, list,
 def prepare_data(cfg, tokenizer, model_type: str) -> tuple[ChatFormat, Dataset]:
     """The chat format and the encoded examples: the one sequence train, plan, bench and data check all run,
     so what they count and check is what training sees. Loading the tokenizer (models/) stays with the caller."""
+    if cfg.train.call_decision_weight < 1:
+        raise ConfigError(f"train.call_decision_weight must be 1 or more, got {cfg.train.call_decision_weight}",
+                          "1 counts a call's decision tokens like any other token; 5 counts them 5 times")
     chat = ChatFormat(tokenizer, cfg.data.template, model_type)
     chat.finds_decisions = cfg.train.call_decision_weight > 1
     data = dataset_for(cfg, chat)
