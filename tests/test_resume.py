@@ -115,12 +115,17 @@ def test_absurd_learning_rate_stops_on_nan_and_keeps_the_last_good_checkpoint(ti
     assert all(torch.isfinite(w).all() for w in weights.values())
 
 
-def test_early_stopping_keeps_the_best_adapter(tiny_models, tmp_path):
-    data = write_jsonl(tmp_path / "small.jsonl", example_rows(30))
+def test_early_stopping_keeps_the_best_adapter_and_shows_its_answers(tiny_models, tmp_path):
+    from desktune.infer.generate import Sampling, generate, load_run
+    from desktune.infer.samples import answer_limit, prompt_of
+    from desktune.runs import RunDir
+
+    rows = example_rows(30)
+    data = write_jsonl(tmp_path / "small.jsonl", rows)
     run = tmp_path / "run"
     assert main(["train", f"model={tiny_models['llama']}", f"data.train={data}", f"output={run}", "data.eval=0.25",
                  "train.max_steps=30", "train.batch_size=4", "train.eval_every=2", "train.early_stopping=2",
-                 "train.lr=0.1", "--samples=0"]) == 0  # a high rate: the tiny model plateaus within 30 steps
+                 "train.lr=0.1", "--samples=2"]) == 0  # a high rate: the tiny model plateaus within 30 steps
     summary = json.loads((run / "summary.json").read_text())
     evals = {r["step"]: r["eval_loss"] for r in map(json.loads, (run / "metrics.jsonl").read_text().splitlines())
              if "eval_loss" in r}
@@ -132,6 +137,14 @@ def test_early_stopping_keeps_the_best_adapter(tiny_models, tmp_path):
     last = load_file(sorted((run / "checkpoints").glob("step-*"))[-1] / "adapter_model.safetensors")
     assert all(torch.equal(final[k], best[k]) for k in final)
     assert not all(torch.equal(final[k], last[k]) for k in final)
+    # the answers shown at the end are the saved model's, not the last step's
+    samples = (run / "samples.md").read_text()
+    model, chat = load_run(RunDir(run))
+    shown = [r["messages"] for r in rows if f"### {prompt_of(r['messages'])[-1]['content']}\n" in samples]
+    assert len(shown) == 2
+    for messages in shown:
+        reply = generate(model, chat, prompt_of(messages), Sampling(answer_limit(chat.tokenizer, shown)))
+        assert f"**tuned:** {reply.text}\n" in samples
 
 
 def test_ctrl_c_finishes_the_step_writes_a_checkpoint_and_exits_130(tiny_models, data_file, tmp_path):

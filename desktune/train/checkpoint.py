@@ -55,24 +55,17 @@ def latest_checkpoint(folder: Path) -> Path | None:
 def load_checkpoint(path: Path, model, optimizer, sharded=None) -> tuple[TrainState, dict]:
     """Restore adapter weights, optimizer and RNG in place; returns the state and the saved metadata.
     sharded: the FSDP-sharded loss module of a sharded run (each process keeps its shard)."""
-    from peft import set_peft_model_state_dict
     from safetensors.torch import load_file
 
     saved = json.loads((path / "state.json").read_text())
     meta = {k: saved.pop(k) for k in list(saved) if k not in TrainState.__dataclass_fields__}
-    if (path / ADAPTER_FILE).exists():
-        set_peft_model_state_dict(model, load_file(path / ADAPTER_FILE))
-    else:  # method=full: the whole model, possibly in several files; tied weights are saved once
-        weights = {k: v for f in sorted(path.glob("model*.safetensors")) for k, v in load_file(f).items()}
-        if sharded is not None:  # the optimizer comes back with the weights, each process keeping its shard
-            from desktune.train.distributed import scatter_state
+    if sharded is not None and not (path / ADAPTER_FILE).exists():
+        # the optimizer comes back with the weights, each process keeping its shard
+        from desktune.train.distributed import scatter_state
 
-            scatter_state(sharded, optimizer, weights, torch.load(path / "optimizer.pt", weights_only=True))
-        else:
-            result = model.load_state_dict(weights, strict=False)
-            if set(result.missing_keys) - {"lm_head.weight"} or result.unexpected_keys:
-                raise RunError(f"checkpoint {path} does not match this model ({len(result.missing_keys)} weights "
-                               "missing)", "resume with the model the run started with")
+        scatter_state(sharded, optimizer, _full_weights(path), torch.load(path / "optimizer.pt", weights_only=True))
+    else:
+        restore_weights(path, model)
     if sharded is None:
         optimizer.load_state_dict(torch.load(path / "optimizer.pt", weights_only=True))
     set_rng_state(torch.load(path / "rng.pt", weights_only=False))  # python/numpy RNG states are tuples
@@ -80,6 +73,27 @@ def load_checkpoint(path: Path, model, optimizer, sharded=None) -> tuple[TrainSt
     if (path / REFERENCE_FILE).exists():
         state.reference = load_file(path / REFERENCE_FILE)
     return state, meta
+
+
+def restore_weights(path: Path, model) -> None:
+    """The trained weights saved in path (resumable form: a checkpoint, or checkpoints/best) put back in place."""
+    from peft import set_peft_model_state_dict
+    from safetensors.torch import load_file
+
+    if (path / ADAPTER_FILE).exists():
+        set_peft_model_state_dict(model, load_file(path / ADAPTER_FILE))
+        return
+    result = model.load_state_dict(_full_weights(path), strict=False)
+    if set(result.missing_keys) - {"lm_head.weight"} or result.unexpected_keys:
+        raise RunError(f"checkpoint {path} does not match this model ({len(result.missing_keys)} weights "
+                       "missing)", "resume with the model the run started with")
+
+
+def _full_weights(path: Path) -> dict:
+    """method=full: the whole model, possibly in several files; tied weights are saved once."""
+    from safetensors.torch import load_file
+
+    return {k: v for f in sorted(path.glob("model*.safetensors")) for k, v in load_file(f).items()}
 
 
 def resume_from(folder: Path, model, optimizer, meta: dict, allow_changes: bool, sharded=None) -> TrainState:

@@ -16,6 +16,7 @@ from desktune.report.progress import Reporter, Silent
 from desktune.train.checkpoint import (
     latest_checkpoint,
     prune,
+    restore_weights,
     resume_from,
     save_checkpoint,
 )
@@ -152,7 +153,7 @@ def _evaluate(t: Training, record: dict, looks: list) -> None:
                              record.get("calls_loss")):
             weights = gather_weights(t.loss_fn) if t.sharded else None
             if t.main:
-                _save_tuned(t.model, t.tokenizer, t.run.checkpoints / "best", weights)
+                _save_tuned(t.model, t.tokenizer, t.run.checkpoints / "best", weights, resumable=True)
         elif cfg.train.early_stopping and state.evals_without_gain >= cfg.train.early_stopping:
             state.stop_reason = early_stop_text(state, bool(t.neutral_rows), bool(t.call_rows))
     if state.step % cfg.train.log_every == 0 or "eval_loss" in record or state.step == t.total:
@@ -191,8 +192,8 @@ def _wrap_up(t: Training, samples: int, started: float) -> dict:
     weights = gather_weights(t.loss_fn) if t.sharded and not state.best_step else None  # no best: save the last
     if not t.main:
         return {}
-    _final_tuned(t.model, t.tokenizer, run.model_dir if cfg.method == "full" else run.adapter,
-                 run.checkpoints / "best", weights)
+    t.optimizer.state.clear()  # the last checkpoint holds it; a full fine-tune's moments are twice its weights
+    _final_tuned(t, weights)
     summary = summarise(cfg, t.decisions, state, t.data, time.perf_counter() - started, t.kind)
     summary |= {"planned_peak_memory_gb": round(t.plan.peak / 1e9, 2),
                 "planned_seconds_per_step": round(t.plan.seconds_per_step, 2)}
@@ -258,17 +259,23 @@ def _rewards_at(run, step: int) -> dict:
     return {k.removeprefix("eval_"): v for k, v in logged[-1].items() if k.startswith("eval_rewards/")} if logged else {}
 
 
-def _save_tuned(model, tokenizer, folder, weights: dict | None = None) -> None:
+def _save_tuned(model, tokenizer, folder, weights: dict | None = None, resumable: bool = False) -> None:
     """The PEFT adapter (or, method=full, the whole model; weights: gathered from shards) + tokenizer with the
-    chat template used in training."""
+    chat template used in training; resumable: in the form restore_weights reads back."""
     with replaced_folder(folder) as tmp:
-        save_tuned_weights(model, tmp, weights)
+        save_tuned_weights(model, tmp, weights, rows_as_lora=not resumable)
         tokenizer.save_pretrained(tmp)
 
 
-def _final_tuned(model, tokenizer, final, best, weights: dict | None = None) -> None:
-    """adapter/ (model/ for method=full) is the best evaluated one when there is one, else the last."""
-    if not best.exists():
-        return _save_tuned(model, tokenizer, final, weights)
-    with replaced_folder(final) as tmp:
-        shutil.copytree(best, tmp)
+def _final_tuned(t: Training, weights: dict | None) -> None:
+    """adapter/ (model/ for method=full) is the best evaluated one when there is one, else the last. Unsharded,
+    the best is put back in the model first: the base-vs-tuned answers that follow are the saved model's."""
+    final = t.run.model_dir if t.cfg.method == "full" else t.run.adapter
+    best = t.run.checkpoints / "best"
+    if best.exists() and t.sharded:
+        with replaced_folder(final) as tmp:
+            shutil.copytree(best, tmp)
+        return
+    if best.exists() and t.state.best_step != t.state.step:
+        restore_weights(best, t.model)
+    _save_tuned(t.model, t.tokenizer, final, weights)
