@@ -72,14 +72,33 @@ def base_model(model, base_ref: str | None):
         return
     if base_ref is None:
         raise DesktuneError("this is a plain model folder: there is no base to compare with", "use the run folder")
-    tuned = {k: v.clone() for k, v in model.state_dict().items()}
-    model.load_state_dict(load_model(resolve(base_ref)).state_dict())
+    params = dict(model.named_parameters())  # a tied head is one parameter here, and stays tied
+    tuned = {name: p.data for name, p in params.items()}  # kept as they are: the base's take their place, no copy
+    _use_weights(params, _weights_of(base_ref, model))
     torch.clear_autocast_cache()  # autocast keeps low-precision copies of trainable weights: drop the stale ones
     try:
         yield
     finally:
-        model.load_state_dict(tuned)
+        _use_weights(params, tuned)
         torch.clear_autocast_cache()
+
+
+def _weights_of(base_ref: str, model) -> dict:
+    """The base's weights as the model holds its own (dtype, device; the rows of tokens the run added)."""
+    like = next(model.parameters())
+    base = load_model(resolve(base_ref), dtype=like.dtype)
+    rows = model.get_input_embeddings().weight.shape[0]
+    if base.get_input_embeddings().weight.shape[0] < rows:  # new_tokens: their rows start as training's did
+        base.resize_token_embeddings(rows, mean_resizing=True)
+    return {name: p.data for name, p in base.to(like.device).named_parameters()}
+
+
+def _use_weights(params: dict, weights: dict) -> None:
+    if {n: p.shape for n, p in params.items()} != {n: w.shape for n, w in weights.items()}:
+        raise DesktuneError("the base model's weights do not match this fine-tune's (other names or shapes)",
+                            "compare with the model the run was tuned from, as its config.yaml names it")
+    for name, p in params.items():
+        p.data = weights[name]
 
 
 def load_for_chat(path: str):
