@@ -52,14 +52,15 @@ def test_full_run_evaluates_against_its_base_and_exports(full_run, capsys):
 
 
 def test_a_full_runs_base_takes_the_tuned_weights_place_and_gives_them_back(tiny_models, data, tmp_path):
-    """The base is put in place of the tuned weights (no copy of them is made), tied head included (Gemma)."""
+    """The base is put in place of the tuned weights (no copy of them is made), tied head included (Gemma), its
+    embedding grown by the token the run added."""
     from transformers import AutoModelForCausalLM
 
     from desktune.infer.generate import base_model, load_run
 
     run = tmp_path / "run"
     assert main(["train", f"model={tiny_models['gemma3']}", f"data.train={data}", f"output={run}", "method=full",
-                 "train.max_steps=2", "train.eval_every=0", *TINY]) == 0
+                 "new_tokens=<quill>", "train.max_steps=2", "train.eval_every=0", *TINY]) == 0
     model, chat = load_run(RunDir(run))
     base = AutoModelForCausalLM.from_pretrained(tiny_models["gemma3"], dtype=torch.float32).eval()
     ids = torch.tensor([chat.prompt_ids([{"role": "user", "content": "Hello there"}])])
@@ -69,7 +70,9 @@ def test_a_full_runs_base_takes_the_tuned_weights_place_and_gives_them_back(tiny
         with base_model(model, str(tiny_models["gemma3"])):
             assert not set(tuned_at.values()) & {p.data_ptr() for p in model.parameters()}
             assert model.lm_head.weight is model.get_input_embeddings().weight
-            torch.testing.assert_close(model(ids).logits, base(ids).logits)
+            vocab = base.config.vocab_size  # the added token's row comes after the base's
+            assert model(ids).logits.shape[-1] == vocab + 1
+            torch.testing.assert_close(model(ids).logits[..., :vocab], base(ids).logits)
         assert {n: p.data_ptr() for n, p in model.named_parameters()} == tuned_at
         assert torch.equal(model(ids).logits, tuned)
 
