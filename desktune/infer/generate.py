@@ -13,7 +13,7 @@ from desktune.infer.stopping import stopping_criteria
 from desktune.infer.strict_calls import StrictCalls, strict_format
 from desktune.models.adapters import load_adapter
 from desktune.models.load import load_model, load_tokenizer, resolve
-from desktune.models.vocab import match_vocabulary
+from desktune.models.vocab import grow_vocabulary, match_vocabulary
 
 
 @dataclass
@@ -87,9 +87,7 @@ def _weights_of(base_ref: str, model) -> dict:
     """The base's weights as the model holds its own (dtype, device; the rows of tokens the run added)."""
     like = next(model.parameters())
     base = load_model(resolve(base_ref), dtype=like.dtype)
-    rows = model.get_input_embeddings().weight.shape[0]
-    if base.get_input_embeddings().weight.shape[0] < rows:  # new_tokens: their rows start as training's did
-        base.resize_token_embeddings(rows, mean_resizing=True)
+    grow_vocabulary(base, model.get_input_embeddings().weight.shape[0])  # new_tokens: rows start as training's did
     return {name: p.data for name, p in base.to(like.device).named_parameters()}
 
 

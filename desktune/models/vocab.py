@@ -19,6 +19,11 @@ def add_new_tokens(tokenizer, model, spec: str) -> list[int]:
 
 
 def match_vocabulary(model, tokenizer) -> None:
-    """Grow the embeddings to the tokenizer when tokens were added (new rows start at the mean embedding)."""
-    if len(tokenizer) > model.get_input_embeddings().weight.shape[0]:
-        model.resize_token_embeddings(len(tokenizer), mean_resizing=True)
+    """Grow the embeddings to the tokenizer when tokens were added."""
+    grow_vocabulary(model, len(tokenizer))
+
+
+def grow_vocabulary(model, rows: int) -> None:
+    """Grow the embeddings to `rows` where they have fewer (new rows start at the mean embedding)."""
+    if rows > model.get_input_embeddings().weight.shape[0]:
+        model.resize_token_embeddings(rows, mean_resizing=True)
