@@ -416,6 +416,10 @@ def test_data_check_names_a_function_asked_only_a_few_ways(tmp_path, tiny_models
     path = write_jsonl(tmp_path / "people.jsonl", people)
     assert main(["data", "check", str(path), f"--model={tiny_models['gemma3']}", "--json"]) == 0
     assert json.loads(capsys.readouterr().out)["tool_use"]["few_wordings"] == {}
+    one_way = [weather_row(f"Weather in {city}?", {"city": city}) for city in ("Paris", "Rome", "Oslo", "Lima")]
+    path = write_jsonl(tmp_path / "one_way.jsonl", one_way)
+    assert main(["data", "check", str(path), f"--model={tiny_models['gemma3']}"]) == 0
+    assert "get_weather: 4 requests in 1 wording (a tuned" in capsys.readouterr().out
 
 
 def test_a_wording_masks_the_values_of_every_call_of_its_turn():

@@ -99,6 +99,6 @@ def _rare_lines(rare: dict) -> list[str]:
 def _wording_lines(few: dict) -> list[str]:
     if not few:
         return []
-    listed = ", ".join(f"{name}: {calls} requests in {n} wordings" for name, (n, calls) in few.items())
+    listed = ", ".join(f"{name}: {calls} requests in {n} wording{'s' * (n != 1)}" for name, (n, calls) in few.items())
     return [f"few wordings  {listed} (a tuned model calls a function when asked as its examples ask; add requests "
             "written other ways)"]
