@@ -5,7 +5,9 @@
 MODEL_DIR: a model folder (e.g. Gemma3ForCausalLM with random weights at a published size, saved with
 save_pretrained: no download needed); DATA: a chat file in any format desktune reads. Each run is its own
 process, warm-up first, then the contenders in turn; memory is torch.cuda.max_memory_allocated (GB); tokens/s:
-desktune's median logged step after the second, TRL's real tokens over train(). Without CUDA it prints one line and exits 0.
+desktune's median logged step after the second, TRL's real tokens over train(). "qlora on an 8 GB card" runs in a
+process capped at 8 GB (torch.cuda.set_per_process_memory_fraction), which desktune plans for as it would for such a
+card. Without CUDA it prints one line and exits 0.
 """
 
 import json
@@ -16,12 +18,17 @@ import tempfile
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
-DESKTUNE = {  # name: (method, overrides)
-    "qlora default": ("qlora", []),
-    "qlora checkpointing": ("qlora", ["train.gradient_checkpointing=on"]),
-    "qlora low_memory": ("qlora", ["train.low_memory=true"]),
-    "lora default": ("lora", []),
+DESKTUNE = {  # name: (method, overrides, GB the process may allocate: 0 for the whole card)
+    "qlora default": ("qlora", [], 0),
+    "qlora checkpointing": ("qlora", ["train.gradient_checkpointing=on"], 0),
+    "qlora low_memory": ("qlora", ["train.low_memory=true"], 0),
+    "lora default": ("lora", [], 0),
+    "qlora on an 8 GB card": ("qlora", [], 8),
 }
+# desktune's CLI in a process capped as a smaller card would be; its plan reads the cap (hardware/detect.py)
+CAPPED = ("import sys, torch; from desktune.cli import main; "
+          "torch.cuda.set_per_process_memory_fraction(float(sys.argv.pop(1)) * 1e9 / torch.cuda.mem_get_info()[1]); "
+          "sys.exit(main(sys.argv[1:]))")
 
 
 def trl(data: str, model_dir: str, method: str, steps: int) -> dict:
@@ -55,9 +62,11 @@ def trl(data: str, model_dir: str, method: str, steps: int) -> dict:
     return {"tokens_per_s": real / (time.time() - started), "peak_gb": torch.cuda.max_memory_allocated() / 1e9}
 
 
-def desktune(data: str, model_dir: str, method: str, overrides: list[str], steps: int, work: Path) -> dict:
+def desktune(data: str, model_dir: str, method: str, overrides: list[str], cap_gb: float, steps: int,
+             work: Path) -> dict:
     run = work / "run"
-    subprocess.run([sys.executable, "-m", "desktune", "train", f"model={model_dir}", f"data.train={data}",
+    launch = ["-c", CAPPED, str(cap_gb)] if cap_gb else ["-m", "desktune"]
+    subprocess.run([sys.executable, *launch, "train", f"model={model_dir}", f"data.train={data}",
                     f"method={method}", f"train.max_steps={steps}", "train.eval_every=0", "train.eval_samples=0",
                     f"output={run}", "--samples=0", "--overwrite", *overrides], check=True, cwd=ROOT,
                    stdout=subprocess.DEVNULL)
@@ -91,17 +100,18 @@ def main(argv: list[str]) -> None:
     print("| run | tokens/s | peak GB | vs TRL speed | vs TRL memory | planned GB | plan error |\n|---|---|---|---|---|---|---|")
     for m, r in base.items():
         print(f"| TRL {m} | {r['tokens_per_s']:,.0f} | {r['peak_gb']:.2f} | 1.00x | 1.00x | — | — |")
-    for name, (method, overrides) in DESKTUNE.items():
-        r, b = in_process("desktune", data, model_dir, method, steps, json.dumps(overrides)), base[method]
+    for name, (method, overrides, cap_gb) in DESKTUNE.items():
+        r, b = in_process("desktune", data, model_dir, method, steps, json.dumps(overrides), str(cap_gb)), base[method]
         print(f"| desktune {name} | {r['tokens_per_s']:,.0f} | {r['peak_gb']:.2f} | {r['tokens_per_s'] / b['tokens_per_s']:.2f}x | "
               f"{r['peak_gb'] / b['peak_gb']:.2f}x | {r['planned_gb']:.2f} | {100 * (r['planned_gb'] / r['peak_gb'] - 1):+.0f}% |")
 
 
-def one(kind: str, data: str, model_dir: str, method: str, steps: str, overrides: str = "[]") -> None:
+def one(kind: str, data: str, model_dir: str, method: str, steps: str, overrides: str = "[]", cap_gb: str = "0") -> None:
     if kind == "trl":
         result = trl(data, model_dir, method, int(steps))
     else:
-        result = desktune(data, model_dir, method, json.loads(overrides), int(steps), Path(tempfile.mkdtemp(prefix="dt-")))
+        result = desktune(data, model_dir, method, json.loads(overrides), float(cap_gb), int(steps),
+                          Path(tempfile.mkdtemp(prefix="dt-")))
     print(json.dumps(result))
 
 

@@ -30,3 +30,14 @@ def test_builtin_trains_on_cuda(method, tmp_path):
     print(f"\n{method}: {torch.cuda.get_device_name(0)}, eval loss {summary['eval_loss_start']:.3f} -> "
           f"{summary['eval_loss_end']:.3f}, peak {summary['peak_memory_gb']} GB, "
           f"{sum(rates) / len(rates):.0f} tokens/s")
+
+
+def test_a_process_capped_at_8gb_plans_for_8gb():
+    from desktune.hardware.detect import device_memory
+
+    torch.cuda.set_per_process_memory_fraction(8e9 / torch.cuda.mem_get_info()[1])
+    try:
+        total, available = device_memory("cuda")
+        assert abs(total - 8e9) < 1e6 and available <= total
+    finally:
+        torch.cuda.set_per_process_memory_fraction(1.0)

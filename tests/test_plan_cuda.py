@@ -12,7 +12,7 @@ from desktune.cli import main
 from desktune.cli.train import EXAMPLE
 from desktune.config import load_config
 from desktune.plan.device import parse_device
-from desktune.plan.estimate import GB
+from desktune.plan.estimate import GB, Shape
 from desktune.train.autoplan import make_plan
 
 # Gemma 3 text configs of the measured shapes (4B and 12B as published; the sliding window as measured)
@@ -62,9 +62,17 @@ def plan_measured(name: str, device: str = "H100:80GB"):
     return make_plan(cfg, SHAPES[shape], measured_data(), None, "bf16", device=parse_device(device))
 
 
+def bf16_embedding_saving(name: str) -> float:
+    """GB the QLoRA rows no longer hold since the base's embedding stays bf16 (models/methods.py; at 35f9c5c PEFT
+    cast it to fp32): 2 bytes an element, on paper until a device measures them again (issue 27). The loss's bf16
+    copy of the fp32 head went too; that is within the 20%, and the next measurement will say by how much."""
+    shape, method = MEASURED[name][:2]
+    return 2 * Shape.from_config(SHAPES[shape]).embedding_params / GB if method == "qlora" else 0.0
+
+
 @pytest.mark.parametrize("name", MEASURED)
 def test_cuda_plan_within_20_percent_of_the_h100_measurement(name):
-    planned, used = plan_measured(name).peak / GB, MEASURED[name][3]
+    planned, used = plan_measured(name).peak / GB, MEASURED[name][3] - bf16_embedding_saving(name)
     assert abs(planned / used - 1) <= 0.20, f"{name}: planned {planned:.2f} GB, used {used:.2f} GB"
 
 
@@ -82,7 +90,9 @@ def test_a_small_gpu_gets_checkpointing_and_shorter_rows_a_big_one_neither():
     big, small = plan("A100:80GB"), plan("RTX 3090:24GB")
     assert not big.checkpointing and big.row_tokens == 4096 and big.fits
     assert small.checkpointing and small.fits and small.peak < 24 * GB
-    tiny = plan("cuda:8GB")
+    eight = plan("cuda:8GB")  # with the embedding in bf16, not fp32 (issue 27: 4B QLoRA inside an 8 GB card)
+    assert eight.fits and eight.checkpointing and eight.row_tokens == 4096
+    tiny = plan("cuda:6GB")
     assert tiny.row_tokens < 4096 and "fits this memory" in tiny.row_tokens_why
     assert tiny.seconds_per_step == 0 and big.seconds_per_step > 0  # time only for a known GPU
 
@@ -111,7 +121,7 @@ def test_plan_verb_for_a_gpu_from_a_config_only_folder(tmp_path, capsys):
                  "--json"]) == 0
     plan = json.loads(capsys.readouterr().out)
     assert plan["device"].startswith("cuda (RTX 4090") and plan["precision"].startswith("bf16")
-    assert plan["fits"] and plan["seconds_per_step"] > 0 and 4 < plan["memory_gb"]["weights"] < 6
+    assert plan["fits"] and plan["seconds_per_step"] > 0 and 2.5 < plan["memory_gb"]["weights"] < 4
 
 
 @pytest.mark.parametrize("device", ["GTX 9:8GB", "cuda", "cuda:lots", "cuda:-1GB"])

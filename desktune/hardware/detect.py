@@ -64,9 +64,10 @@ def device_memory(kind: str) -> tuple[float, float]:
     """(total, available) bytes of the memory training can use: GPU memory on CUDA, system RAM otherwise."""
     import torch
 
-    if kind == "cuda":
+    if kind == "cuda":  # a process capped by torch.cuda.set_per_process_memory_fraction plans for its cap
         free, total = torch.cuda.mem_get_info()
-        return float(total), float(free)
+        cap = total * torch.cuda.get_per_process_memory_fraction()
+        return float(cap), float(min(free, cap))
     total, available = _system_memory()
     if kind == "mps":  # unified memory: Metal's recommended working set is what a process may really use
         return total, min(available, float(torch.mps.recommended_max_memory()))

@@ -102,9 +102,10 @@ def memory(shape: Shape, job: Job, kind: str) -> dict[str, float]:
     """Peak bytes by part for one training process."""
     act = 4 if job.precision == "fp32" else 2
     trainable = trainable_params(shape, job)
-    if job.method == "qlora":  # NF4 linears (~0.56 bytes/param with double quantisation); PEFT's
-        # prepare_model_for_kbit_training keeps the rest (embeddings, norms) in fp32
-        weights = (shape.params - shape.embedding_params) * 0.56 + shape.embedding_params * 4
+    if job.method == "qlora":  # NF4 linears (~0.56 bytes/param with double quantisation); the embedding and
+        # an untied head stay bf16 (models/methods.py)
+        matrices = shape.embedding_params * (1 if shape.tied else 2)
+        weights = (shape.params - matrices) * 0.56 + matrices * 2
     elif job.method == "lora":  # the frozen base is stored in the compute dtype
         weights = shape.params * act
     else:
@@ -152,14 +153,12 @@ def one_buffer_loss(shape: Shape, kind: str) -> bool:
 def _loss_bytes(shape: Shape, job: Job, act: int, kind: str) -> float:
     """One loss chunk. On CPU (train/vocab_loss.py): one fp32 buffer of logits, turned into their gradient in place;
     a full fine-tune keeps every chunk's buffer of the row for backward. Elsewhere: fp32 logits, their gradient and
-    the low-precision product, plus (QLoRA) the bf16 copy autocast makes of the frozen fp32 head for every chunk (a
-    frozen weight's cast is not cached)."""
+    the low-precision product."""
     rows = min(loss_chunk_rows(shape.vocab, job.method == "full"), job.row_tokens * job.trained_fraction)
     if one_buffer_loss(shape, kind):
         kept = job.row_tokens * job.trained_fraction if job.method == "full" else rows
         return -(-kept // 8) * 8 * shape.vocab * 4
-    head_cast = shape.embedding_params * 2 if job.method == "qlora" else 0
-    return rows * shape.vocab * (4 + 4 + act) + head_cast
+    return rows * shape.vocab * (4 + 4 + act)
 
 
 def loading_peak(shape: Shape, job: Job, kind: str) -> float:
