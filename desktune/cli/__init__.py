@@ -1,7 +1,6 @@
 """The `desktune` command: a lazy dispatcher to one small module per verb."""
 
 import importlib
-import logging
 import os
 import sys
 
@@ -35,8 +34,6 @@ def main(argv: list[str] | None = None) -> int:
     if verb not in VERBS:
         print(f"error: unknown command '{verb}'\nhint: {USAGE}", file=sys.stderr)
         return 2
-    # bitsandbytes, which PEFT imports where it is installed, warns at import on a CPU it has no hub kernel for
-    logging.getLogger("bitsandbytes").setLevel(logging.ERROR)
     module = importlib.import_module(f"desktune.cli.{verb}")
     try:
         return module.run(rest) or 0
