@@ -42,7 +42,7 @@ def prepare(model, method: str, lora_cfg, precision: str = "fp32", token_ids: li
         return model
     frozen_low = method == "qlora" or (method == "lora" and precision in ("bf16", "fp16"))
     if method == "qlora":
-        keep_frozen_matrices_bf16(model)
+        freeze_quantized_base(model)
     elif frozen_low:
         store_frozen_in(model, precision)
     model = add_lora(model, lora_cfg, token_ids) if init_adapter is None else load_adapter(model, init_adapter, True)
@@ -83,7 +83,7 @@ def store_frozen_in(model, precision: str) -> None:
         release_pages(loaded)
 
 
-def keep_frozen_matrices_bf16(model) -> None:
+def freeze_quantized_base(model) -> None:
     """QLoRA's base, frozen: the embedding (and an untied head) stay in bf16, where PEFT's
     prepare_model_for_kbit_training casts every unquantised weight to fp32. On Gemma 3 4B's 262k x 2560 embedding
     that cast added 1.3 GB, and autocast's bf16 copy of the fp32 head for the loss 1.3 GB more. Norms and biases
